@@ -1,0 +1,188 @@
+"""The cleanup actor: removes what nobody will come back for.
+
+One pass deletes (1) temp uploads idle longer than their TTL and writes a crashed process never
+finished, (2) soft-deleted assets past retention — every version's blob first, then the record,
+so a crash in between leaves at worst an orphan blob, never a record without content — and
+(3) orphan blobs no record points to. Passes run on a schedule, on demand, and from
+``asset-service cleanup --once``. With several instances a lease in the catalog lets one pass run
+per period: a scheduled pass keeps the lease for most of the period instead of releasing it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import trio
+
+from ._actor import Reply, answer_with, ask
+from .blobstore import BlobStore
+from .catalog import Catalog
+from .events import Event, EventHub
+from .model import TEMP_BUCKET, Asset, AssetType, utc_now
+
+logger = logging.getLogger(__name__)
+
+LEASE_NAME = "cleanup"
+_VERSION_KEY = re.compile(r"^(?P<customer>[^/]+)/(?P<asset>[0-9a-f-]{36})/v(?P<number>\d+)$")
+
+
+@dataclass(slots=True)
+class RunCleanup:
+    reply: Reply
+    #: on-demand passes wait for another instance's lease; scheduled ones skip the period
+    wait_for_lease: bool = False
+    scheduled: bool = False
+
+
+@dataclass(slots=True)
+class CleanupReport:
+    temp_removed: int = 0
+    incomplete_removed: int = 0
+    purged: int = 0
+    orphans_removed: int = 0
+    skipped: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupPolicy:
+    temp_ttl: float
+    trash_retention: float
+    interval: float
+
+
+class CleanupActor:
+    def __init__(
+        self,
+        store: BlobStore,
+        catalog: Catalog,
+        hub: EventHub,
+        asset_types: Callable[[], dict[str, AssetType]],
+        policy: CleanupPolicy,
+        holder: str,
+        busy_uploads: Callable[[], set[str]],
+        busy_assets: set[str],
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._hub = hub
+        self._asset_types = asset_types
+        self._policy = policy
+        self._holder = holder
+        self._busy_uploads = busy_uploads
+        self._busy_assets = busy_assets
+
+    async def run(
+        self,
+        mailbox: trio.MemoryReceiveChannel[Any],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        async with mailbox:
+            task_status.started()
+            async for message in mailbox:
+                match message:
+                    case RunCleanup(reply=reply, wait_for_lease=wait, scheduled=scheduled):
+                        await answer_with(reply, lambda: self._pass(wait, scheduled))
+                    case _:
+                        logger.error("cleanup actor: unexpected message %r", message)
+
+    async def schedule(
+        self,
+        mailbox: trio.MemorySendChannel[Any],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Ask for a pass every ``interval`` seconds. Owns (and closes) its mailbox clone."""
+        async with mailbox:
+            task_status.started()
+            while True:
+                await trio.sleep(self._policy.interval)
+                try:
+                    report = await ask(mailbox, lambda reply: RunCleanup(reply, scheduled=True))
+                except Exception:
+                    logger.exception("scheduled cleanup pass failed")
+                    continue
+                if not report.skipped:
+                    logger.info("cleanup pass: %s", report)
+
+    async def _pass(self, wait_for_lease: bool, scheduled: bool) -> CleanupReport:
+        # A scheduled pass holds the lease for most of the period so the other instances skip
+        # theirs; an on-demand pass holds it only while it runs.
+        lease_ttl = max(self._policy.interval * 0.9, 60.0) if scheduled else 600.0
+        while not await self._catalog.acquire_lease(LEASE_NAME, self._holder, lease_ttl):
+            if not wait_for_lease:
+                return CleanupReport(skipped=True)
+            await trio.sleep(1)
+        report = CleanupReport()
+        try:
+            await self._remove_temp(report)
+            await self._purge_trash(report)
+            await self._remove_orphans(report)
+        finally:
+            if not scheduled:
+                with trio.move_on_after(10, shield=True):
+                    await self._catalog.release_lease(LEASE_NAME, self._holder)
+        return report
+
+    def _age_cutoff(self, seconds: float) -> Any:
+        return utc_now() - timedelta(seconds=seconds)
+
+    async def _remove_temp(self, report: CleanupReport) -> None:
+        cutoff = self._age_cutoff(self._policy.temp_ttl)
+        busy = self._busy_uploads()
+        async for blob in self._store.list(TEMP_BUCKET):
+            if blob.key not in busy and blob.modified <= cutoff:
+                await self._store.delete(TEMP_BUCKET, blob.key)
+                report.temp_removed += 1
+        report.incomplete_removed += await self._store.remove_incomplete(
+            TEMP_BUCKET, self._policy.temp_ttl, keep=busy
+        )
+
+    async def _purge_trash(self, report: CleanupReport) -> None:
+        cutoff = self._age_cutoff(self._policy.trash_retention)
+        while batch := await self._catalog.deleted_before(cutoff, limit=200):
+            for asset in batch:
+                await self.purge(asset)
+                report.purged += 1
+
+    async def purge(self, asset: Asset) -> None:
+        """Every version's blob, then the record."""
+        bucket = self._bucket_of(asset)
+        for version in asset.versions:
+            await self._store.delete(bucket, version.storage_key)
+        await self._catalog.delete(asset.asset_id)
+        self._hub.publish(Event("asset.purged", asset.customer_id, {"asset_id": asset.asset_id}))
+
+    def _bucket_of(self, asset: Asset) -> str:
+        asset_type = self._asset_types().get(asset.type)
+        return asset_type.bucket if asset_type else asset.storage.bucket
+
+    async def _remove_orphans(self, report: CleanupReport) -> None:
+        # Content is promoted into place just before its record is written: the grace period
+        # (the temp TTL) keeps another instance's commit in progress from looking orphaned.
+        cutoff = self._age_cutoff(self._policy.temp_ttl)
+        records: dict[str, Asset | None] = {}
+        buckets = sorted({t.bucket for t in self._asset_types().values()})
+        for bucket in buckets:
+            async for blob in self._store.list(bucket):
+                match = _VERSION_KEY.match(blob.key)
+                if match is None or blob.modified > cutoff:
+                    continue  # not a key this service writes, or too young to judge
+                asset_id = match["asset"]
+                if asset_id in self._busy_assets:
+                    continue
+                if asset_id not in records:
+                    records[asset_id] = await self._catalog.get(asset_id)
+                record = records[asset_id]
+                if record is None or not any(v.storage_key == blob.key for v in record.versions):
+                    await self._store.delete(bucket, blob.key)
+                    report.orphans_removed += 1
+            report.incomplete_removed += await self._store.remove_incomplete(
+                bucket, self._policy.temp_ttl
+            )

@@ -1,0 +1,1 @@
+"""Concrete implementations of the engine ports (``blobstore.BlobStore``, ``catalog.Catalog``)."""

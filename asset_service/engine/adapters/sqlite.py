@@ -1,0 +1,342 @@
+"""The embedded catalog: one SQLite file, stdlib ``sqlite3``.
+
+The record itself is stored as the JSON of ``Asset.to_document()``; the columns beside it exist
+only to filter, sort and compare-and-set. One connection serves the process: a
+``CapacityLimiter(1)`` is both the worker-thread limiter and the lock around it, so every call
+is one thread hop and statements never interleave. Other processes sharing the file are handled
+by WAL, ``busy_timeout`` and ``BEGIN IMMEDIATE`` for multi-statement writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+
+from ..catalog import AssetQuery, Catalog, FolderInfo, Page
+from ..model import Asset, format_time
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 5000
+
+#: Schema steps, applied in order; ``PRAGMA user_version`` records how many have run. Append
+#: new steps, never edit old ones: existing databases have already run them.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE assets (
+            asset_id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            deleted_at TEXT,
+            revision INTEGER NOT NULL,
+            checksum TEXT NOT NULL,
+            document TEXT NOT NULL
+        )""",
+        # asset_id completes the listing order, so keyset pages are served from the index.
+        """CREATE INDEX assets_listing
+            ON assets (customer_id, type, folder, created_at, asset_id)""",
+        "CREATE INDEX assets_deleted ON assets (deleted_at)",
+        "CREATE INDEX assets_checksum ON assets (checksum)",
+        """CREATE TABLE folders (
+            customer_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            path TEXT NOT NULL,
+            PRIMARY KEY (customer_id, type, path)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        )""",
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_ASSET_COLUMNS = "customer_id, type, folder, created_at, deleted_at, revision, checksum, document"
+
+
+def _row(asset: Asset) -> tuple[Any, ...]:
+    doc = asset.to_document()
+    return (
+        asset.customer_id,
+        asset.type,
+        asset.metadata.folder,
+        doc["created_at"],
+        doc["deleted_at"],
+        asset.revision,
+        asset.checksum,
+        json.dumps(doc, separators=(",", ":"), ensure_ascii=False),
+    )
+
+
+def _asset(document: str) -> Asset:
+    return Asset.from_document(json.loads(document))
+
+
+def encode_cursor(created_at: str, asset_id: str) -> str:
+    raw = json.dumps([created_at, asset_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        value = json.loads(raw)
+    except (binascii.Error, ValueError) as exc:  # JSON and UTF-8 errors are ValueErrors
+        raise ValueError("invalid cursor") from exc
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+        raise ValueError("invalid cursor")
+    return value[0], value[1]
+
+
+def folder_and_parents(path: str) -> list[str]:
+    """``"/a/b"`` -> ``["/a", "/a/b"]``; the root is implicit and not listed."""
+    if not path.startswith("/"):
+        raise ValueError(f"folder must start with '/': {path!r}")
+    segments = path.strip("/").split("/") if path != "/" else []
+    if any(not segment for segment in segments):
+        raise ValueError(f"folder has an empty segment: {path!r}")
+    return ["/" + "/".join(segments[: i + 1]) for i in range(len(segments))]
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    # IMMEDIATE takes the write lock up front, so a concurrent writer in another process waits
+    # (busy_timeout) at BEGIN instead of failing with SQLITE_BUSY halfway through.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: autocommit; multi-statement writes say BEGIN themselves.
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise sqlite3.OperationalError(f"cannot enable WAL (journal_mode is {mode})")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        _migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    with _transaction(conn):
+        # Read inside the write transaction: two processes opening a new file at once must
+        # not both run the same step.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"schema version {version} is newer than this code knows ({SCHEMA_VERSION})"
+            )
+        for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in step:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+
+
+class SqliteCatalog(Catalog):
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._limiter = trio.CapacityLimiter(1)
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("catalog is not open")
+        return await trio.to_thread.run_sync(fn, conn, limiter=self._limiter)
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        try:
+            self._conn = await trio.to_thread.run_sync(_connect, self.path, limiter=self._limiter)
+        except (sqlite3.Error, OSError) as exc:
+            raise ConnectionError(f"cannot open catalog {self.path}: {exc}") from exc
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+
+        def close() -> None:
+            try:
+                conn.execute("PRAGMA optimize")  # recommended just before closing
+            finally:
+                conn.close()
+
+        # Shielded: closing during shutdown-by-cancellation must still release the file.
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(close, limiter=self._limiter)
+
+    async def insert(self, asset: Asset) -> None:
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                f"INSERT INTO assets (asset_id, {_ASSET_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                (asset.asset_id, *_row(asset)),
+            )
+
+        try:
+            await self._call(insert)
+        except sqlite3.IntegrityError:
+            raise KeyError(asset.asset_id) from None
+
+    async def get(self, asset_id: str) -> Asset | None:
+        def get(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT document FROM assets WHERE asset_id = ?", (asset_id,)
+            ).fetchone()
+            return row[0] if row else None
+
+        document = await self._call(get)
+        return _asset(document) if document is not None else None
+
+    async def replace(self, asset: Asset, expected_revision: int) -> bool:
+        assignments = ", ".join(f"{column} = ?" for column in _ASSET_COLUMNS.split(", "))
+
+        def replace(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                f"UPDATE assets SET {assignments} WHERE asset_id = ? AND revision = ?",
+                (*_row(asset), asset.asset_id, expected_revision),
+            )
+            return cursor.rowcount == 1
+
+        return await self._call(replace)
+
+    async def delete(self, asset_id: str) -> None:
+        await self._call(
+            lambda conn: conn.execute("DELETE FROM assets WHERE asset_id = ?", (asset_id,))
+        )
+
+    async def list(self, query: AssetQuery) -> Page:
+        if query.limit < 1:
+            raise ValueError("limit must be at least 1")
+        where = ["customer_id = ?"]
+        params: list[Any] = [query.customer_id]
+        if query.type is not None:
+            where.append("type = ?")
+            params.append(query.type)
+        if query.folder is not None:
+            base = query.folder.rstrip("/")
+            if not query.recursive:
+                where.append("folder = ?")
+                params.append(base or "/")
+            elif base:
+                # A range, not LIKE: LIKE is case-insensitive and would need escaping.
+                # '0' follows '/', so [base + '/', base + '0') is exactly "starts with base/".
+                where.append("(folder = ? OR (folder >= ? AND folder < ?))")
+                params += [base, base + "/", base + "0"]
+        if query.deleted is not None:
+            where.append("deleted_at IS NOT NULL" if query.deleted else "deleted_at IS NULL")
+        if query.cursor is not None:
+            where.append("(created_at, asset_id) < (?, ?)")
+            params += decode_cursor(query.cursor)
+        sql = (
+            f"SELECT created_at, asset_id, document FROM assets WHERE {' AND '.join(where)}"
+            " ORDER BY created_at DESC, asset_id DESC LIMIT ?"
+        )
+        params.append(query.limit + 1)  # one more than asked tells whether a next page exists
+
+        rows = await self._call(lambda conn: conn.execute(sql, params).fetchall())
+        page = rows[: query.limit]
+        next_cursor = encode_cursor(page[-1][0], page[-1][1]) if len(rows) > query.limit else None
+        return Page([_asset(row[2]) for row in page], next_cursor)
+
+    async def deleted_before(self, cutoff: datetime, limit: int = 500) -> list[Asset]:
+        def deleted_before(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(
+                "SELECT document FROM assets WHERE deleted_at IS NOT NULL AND deleted_at < ?"
+                " ORDER BY deleted_at, asset_id LIMIT ?",
+                (format_time(cutoff), limit),
+            ).fetchall()
+
+        return [_asset(row[0]) for row in await self._call(deleted_before)]
+
+    async def add_folder(self, customer_id: str, asset_type: str, path: str) -> bool:
+        paths = folder_and_parents(path)
+        if not paths:
+            return False  # the root always exists
+
+        def add(conn: sqlite3.Connection) -> bool:
+            added = False
+            with _transaction(conn):
+                for folder in paths:
+                    cursor = conn.execute(
+                        "INSERT OR IGNORE INTO folders (customer_id, type, path) VALUES (?,?,?)",
+                        (customer_id, asset_type, folder),
+                    )
+                    added = cursor.rowcount == 1  # the last one is the folder asked for
+            return added
+
+        return await self._call(add)
+
+    async def folders(self, customer_id: str, asset_type: str) -> list[FolderInfo]:
+        def read(conn: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
+            stored = conn.execute(
+                "SELECT path FROM folders WHERE customer_id = ? AND type = ?",
+                (customer_id, asset_type),
+            ).fetchall()
+            counts = conn.execute(
+                "SELECT folder, COUNT(*) FROM assets"
+                " WHERE customer_id = ? AND type = ? AND deleted_at IS NULL GROUP BY folder",
+                (customer_id, asset_type),
+            ).fetchall()
+            return stored, counts
+
+        stored, counts = await self._call(read)
+        count_of = {folder: count for folder, count in counts}
+        # The root is always listed; a folder that only holds assets brings its parents along.
+        paths = {"/"}
+        for folder in [row[0] for row in stored] + list(count_of):
+            try:
+                paths.update(folder_and_parents(folder))
+            except ValueError:
+                paths.add(folder)  # list what is stored even if malformed
+        return [FolderInfo(path, count_of.get(path, 0)) for path in sorted(paths)]
+
+    async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        def acquire(conn: sqlite3.Connection) -> bool:
+            now = time.time()
+            # One statement, so it is atomic across processes too: insert, or take over only
+            # if the lease is ours already or has run out.
+            cursor = conn.execute(
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE"
+                " SET holder = excluded.holder, expires_at = excluded.expires_at"
+                " WHERE leases.holder = excluded.holder OR leases.expires_at <= ?",
+                (name, holder, now + ttl, now),
+            )
+            return cursor.rowcount == 1
+
+        return await self._call(acquire)
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        await self._call(
+            lambda conn: conn.execute(
+                "DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder)
+            )
+        )

@@ -1,0 +1,371 @@
+"""``AssetEngine``: the one object the HTTP layer and the CLI talk to.
+
+``open_engine(...)`` starts a nursery running the upload, versioning and cleanup actors (and
+the cleanup schedule) and yields the engine; leaving the block stops taking new work, cancels
+what is in flight (each upload removes its own temp blob) and closes the channels. Reads go
+straight to the catalog; writes that change versions go through the versioning actor; metadata
+edits and soft deletes are compare-and-set on the record's ``revision``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from . import policy
+from ._actor import ask
+from ._cleanup import CleanupActor, CleanupPolicy, CleanupReport, RunCleanup
+from ._upload import (
+    BeginUpload,
+    StagedContent,
+    UploadActor,
+    UploadHandle,
+    UploadProgress,
+    UploadSpec,
+)
+from ._versioning import AddVersion, RestoreVersion, VersioningActor
+from .blobstore import BlobStore
+from .catalog import AssetQuery, Catalog, Page
+from .errors import (
+    Conflict,
+    EngineStopped,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+)
+from .events import Event, EventHub
+from .fields import NewAssetFields
+from .inspection import ContentInspector
+from .model import (
+    TEMP_BUCKET,
+    Asset,
+    AssetType,
+    Metadata,
+    Principal,
+    Storage,
+    Version,
+    new_asset_id,
+    storage_key,
+    utc_now,
+)
+
+logger = logging.getLogger(__name__)
+
+MAILBOX_SIZE = 16
+CAS_ATTEMPTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    max_upload_bytes: int = 5 * 1024**3
+    max_versions: int = 10
+    temp_ttl: float = 3600.0
+    trash_retention: float = 30 * 86400.0
+    cleanup_interval: float = 600.0
+    #: run the cleanup schedule in this engine (the CLI's one-shot pass does not)
+    scheduled_cleanup: bool = True
+
+
+class AssetEngine:
+    def __init__(
+        self,
+        store: BlobStore,
+        catalog: Catalog,
+        inspector: ContentInspector,
+        config: EngineConfig,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.inspector = inspector
+        self.config = config
+        self.hub = EventHub()
+        self.hub.add_listener(inspector.notify)
+        self.instance_id = uuid.uuid4().hex
+        self._busy_assets: set[str] = set()
+        self._uploads = UploadActor(store, inspector, self.hub, self._promote)
+        self._versioning = VersioningActor(
+            store, catalog, self.hub, self.asset_types, config.max_versions, self._busy_assets
+        )
+        self._cleanup = CleanupActor(
+            store,
+            catalog,
+            self.hub,
+            self.asset_types,
+            CleanupPolicy(config.temp_ttl, config.trash_retention, config.cleanup_interval),
+            self.instance_id,
+            self._uploads.in_flight,
+            self._busy_assets,
+        )
+        self._upload_mailbox: trio.MemorySendChannel[Any] | None = None
+        self._versioning_mailbox: trio.MemorySendChannel[Any] | None = None
+        self._cleanup_mailbox: trio.MemorySendChannel[Any] | None = None
+
+    def asset_types(self) -> dict[str, AssetType]:
+        return self.inspector.asset_types()
+
+    async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        for bucket in sorted({TEMP_BUCKET, *(t.bucket for t in self.asset_types().values())}):
+            await self.store.ensure_bucket(bucket)
+        upload_send, upload_receive = trio.open_memory_channel[Any](MAILBOX_SIZE)
+        version_send, version_receive = trio.open_memory_channel[Any](MAILBOX_SIZE)
+        cleanup_send, cleanup_receive = trio.open_memory_channel[Any](MAILBOX_SIZE)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self._uploads.run, upload_receive)
+            await nursery.start(self._versioning.run, version_receive)
+            await nursery.start(self._cleanup.run, cleanup_receive)
+            if self.config.scheduled_cleanup:
+                await nursery.start(self._cleanup.schedule, cleanup_send.clone())
+            self._upload_mailbox = upload_send
+            self._versioning_mailbox = version_send
+            self._cleanup_mailbox = cleanup_send
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                for mailbox in (upload_send, version_send, cleanup_send):
+                    mailbox.close()
+
+    # --- uploads -------------------------------------------------------------------------
+
+    async def begin_upload(self, spec: UploadSpec) -> UploadHandle:
+        """Start an upload session for a new asset (or, with ``target_asset_id``, a new
+        version). The caller writes chunks and commits; see ``UploadHandle``."""
+        policy.require_writer(spec.principal)
+        if spec.target_asset_id is not None:
+            policy.check_writable(spec.principal, await self.catalog.get(spec.target_asset_id))
+        if spec.expected_bytes is not None and spec.expected_bytes > spec.max_bytes:
+            raise PayloadTooLarge(f"the upload is larger than {spec.max_bytes} bytes")
+        return await ask(self._mailbox(self._upload_mailbox), lambda r: BeginUpload(spec, r))
+
+    def upload_progress(self, upload_id: str) -> UploadProgress | None:
+        return self._uploads.progress(upload_id)
+
+    async def _promote(
+        self, spec: UploadSpec, staged: StagedContent, fields: NewAssetFields | None
+    ) -> Asset:
+        """Called by the upload actor once content is staged: a new asset, or a new version."""
+        if spec.target_asset_id is not None:
+            return await ask(
+                self._mailbox(self._versioning_mailbox),
+                lambda r: AddVersion(spec.target_asset_id, spec.principal, staged, r),
+            )
+        return await self._create_asset(spec, staged, fields or NewAssetFields())
+
+    async def _create_asset(
+        self, spec: UploadSpec, staged: StagedContent, fields: NewAssetFields
+    ) -> Asset:
+        asset_type = self.asset_types()[staged.detected.type]
+        asset_id = new_asset_id()
+        who = spec.principal
+        key = storage_key(who.customer_id, asset_id, 1)
+        now = utc_now()
+        extracted = {"format": staged.detected.format, **staged.description.extracted}
+        version = Version(
+            version=1,
+            created_at=now,
+            size=staged.size,
+            storage_key=key,
+            checksum=staged.checksum,
+            mime_type=staged.detected.mime_type,
+            original_filename=staged.original_filename,
+            duration=staged.description.duration,
+            dimensions=staged.description.dimensions,
+            extracted=extracted,
+        )
+        asset = Asset(
+            asset_id=asset_id,
+            customer_id=who.customer_id,
+            user_id=who.user_id,
+            type=asset_type.name,
+            name=fields.name or staged.original_filename,
+            original_filename=staged.original_filename,
+            mime_type=staged.detected.mime_type,
+            size=staged.size,
+            duration=staged.description.duration,
+            dimensions=staged.description.dimensions,
+            storage=Storage(bucket=asset_type.bucket, key=key),
+            checksum=staged.checksum,
+            metadata=Metadata(
+                title=fields.title,
+                description=fields.description,
+                tags=list(fields.tags),
+                folder=fields.folder,
+                custom=dict(fields.custom),
+            ),
+            versions=[version],
+            created_at=now,
+            updated_at=now,
+            category=fields.category,
+            current_version=1,
+            visibility=fields.visibility,
+            extracted=extracted,
+        )
+        self._busy_assets.add(asset_id)
+        try:
+            await self.store.move(TEMP_BUCKET, staged.temp_key, asset_type.bucket, key)
+            try:
+                await self.catalog.insert(asset)
+            except BaseException:
+                with trio.move_on_after(30, shield=True):
+                    await self.store.delete(asset_type.bucket, key)
+                raise
+        finally:
+            self._busy_assets.discard(asset_id)
+        if fields.folder != "/":
+            await self.catalog.add_folder(who.customer_id, asset.type, fields.folder)
+        self._publish("asset.created", asset)
+        return asset
+
+    # --- versions ------------------------------------------------------------------------
+
+    async def restore_version(self, principal: Principal, asset_id: str, number: int) -> Asset:
+        return await ask(
+            self._mailbox(self._versioning_mailbox),
+            lambda r: RestoreVersion(asset_id, principal, number, r),
+        )
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def get(
+        self, principal: Principal | None, asset_id: str, *, include_deleted: bool = False
+    ) -> Asset:
+        asset = await self.catalog.get(asset_id)
+        return policy.check_readable(principal, asset, include_deleted=include_deleted)
+
+    async def content(
+        self, principal: Principal | None, asset_id: str, version: int | None = None
+    ) -> tuple[Asset, Version]:
+        """The asset and the version whose bytes a download serves."""
+        asset = await self.get(principal, asset_id)
+        number = asset.current_version if version is None else version
+        found = asset.version(number)
+        if found is None:
+            raise NotFound(f"version {number} does not exist")
+        return asset, found
+
+    def read(
+        self, asset: Asset, version: Version, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        return self.store.read(self._bucket_of(asset), version.storage_key, offset, length)
+
+    async def list(self, principal: Principal, query: AssetQuery) -> Page:
+        if query.customer_id != principal.customer_id:
+            raise NotFound("no such customer")
+        if query.deleted is not False:
+            policy.require_admin(principal)
+        try:
+            return await self.catalog.list(query)
+        except ValueError as error:
+            raise InvalidInput(f"invalid cursor: {error}") from None
+
+    # --- changes to the record ------------------------------------------------------------
+
+    async def soft_delete(self, principal: Principal, asset_id: str) -> Asset:
+        def mark(asset: Asset) -> None:
+            asset.deleted_at = utc_now()
+
+        asset = await self._update(principal, asset_id, mark)
+        self._publish("asset.deleted", asset)
+        return asset
+
+    async def purge(self, principal: Principal, asset_id: str) -> None:
+        """Delete an asset for good now — every version's blob, then the record (admins)."""
+        policy.require_admin(principal)
+        asset = policy.check_readable(
+            principal, await self.catalog.get(asset_id), include_deleted=True
+        )
+        await self._cleanup.purge(asset)
+
+    async def _update(
+        self,
+        principal: Principal,
+        asset_id: str,
+        mutate: Callable[[Asset], None],
+        *,
+        expected_revision: int | None = None,
+        include_deleted: bool = False,
+    ) -> Asset:
+        """Compare-and-set loop: re-read and re-apply on a concurrent change, unless the caller
+        pinned a revision (``If-Match``), which then fails with ``PreconditionFailed``."""
+        policy.require_writer(principal)
+        for _ in range(CAS_ATTEMPTS):
+            asset = policy.check_readable(
+                principal, await self.catalog.get(asset_id), include_deleted=include_deleted
+            )
+            if expected_revision is not None and asset.revision != expected_revision:
+                raise PreconditionFailed(
+                    f"the asset is at revision {asset.revision}, not {expected_revision}"
+                )
+            revision = asset.revision
+            mutate(asset)
+            asset.revision = revision + 1
+            asset.updated_at = utc_now()
+            if await self.catalog.replace(asset, revision):
+                return asset
+            if expected_revision is not None:
+                raise PreconditionFailed("the asset changed meanwhile")
+        raise Conflict("the asset changed too often; try again")
+
+    # --- cleanup -------------------------------------------------------------------------
+
+    async def run_cleanup(self, *, wait_for_lease: bool = True) -> CleanupReport:
+        """One full pass now."""
+        return await ask(
+            self._mailbox(self._cleanup_mailbox),
+            lambda r: RunCleanup(r, wait_for_lease=wait_for_lease),
+        )
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _bucket_of(self, asset: Asset) -> str:
+        asset_type = self.asset_types().get(asset.type)
+        return asset_type.bucket if asset_type else asset.storage.bucket
+
+    def _publish(self, name: str, asset: Asset) -> None:
+        self.hub.publish(
+            Event(
+                name,
+                asset.customer_id,
+                {"asset_id": asset.asset_id, "type": asset.type, "revision": asset.revision},
+            )
+        )
+
+    @staticmethod
+    def _mailbox(channel: trio.MemorySendChannel[Any] | None) -> trio.MemorySendChannel[Any]:
+        if channel is None:
+            raise EngineStopped("the engine is not running")
+        return channel
+
+
+@asynccontextmanager
+async def open_engine(
+    store: BlobStore,
+    catalog: Catalog,
+    inspector: ContentInspector,
+    config: EngineConfig | None = None,
+) -> AsyncIterator[AssetEngine]:
+    """Open both backends, run the actors, and close everything on the way out."""
+    engine = AssetEngine(store, catalog, inspector, config or EngineConfig())
+    await store.open()
+    try:
+        await catalog.open()
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine._run)
+                try:
+                    yield engine
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            with trio.move_on_after(10, shield=True):
+                await catalog.close()
+    finally:
+        with trio.move_on_after(10, shield=True):
+            await store.close()

@@ -1,0 +1,69 @@
+"""The event hub: actors publish, subscribers (WebSocket clients, plugins) receive.
+
+Publishing never blocks an actor: each subscriber has a bounded buffer, and a subscriber that
+falls behind loses events (counted in ``dropped``) rather than stalling uploads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from .model import utc_now
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """``name`` is one of ``upload.progress``, ``asset.created``, ``asset.updated``,
+    ``asset.deleted``, ``asset.restored``, ``asset.purged``, ``version.created``."""
+
+    name: str
+    customer_id: str
+    data: dict[str, Any]
+    at: str = field(default_factory=lambda: utc_now().isoformat())
+
+
+class EventHub:
+    def __init__(self, buffer: int = 256) -> None:
+        if buffer < 1:
+            raise ValueError("a subscriber needs room for at least one event")
+        self._buffer = buffer
+        self._subscribers: set[trio.MemorySendChannel[Event]] = set()
+        self._listeners: list[Callable[[Event], None]] = []
+        self.dropped = 0
+
+    def add_listener(self, listener: Callable[[Event], None]) -> None:
+        """A synchronous callback for every event (the inspector's ``notify``)."""
+        self._listeners.append(listener)
+
+    def publish(self, event: Event) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:  # a plugin's bug must not break the engine
+                logger.exception("event listener failed on %s", event.name)
+        for channel in list(self._subscribers):
+            try:
+                channel.send_nowait(event)
+            except trio.WouldBlock:
+                self.dropped += 1
+            except trio.BrokenResourceError:
+                self._subscribers.discard(channel)
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[trio.MemoryReceiveChannel[Event]]:
+        send_channel, receive_channel = trio.open_memory_channel[Event](self._buffer)
+        self._subscribers.add(send_channel)
+        try:
+            async with receive_channel:
+                yield receive_channel
+        finally:
+            self._subscribers.discard(send_channel)
+            send_channel.close()

@@ -1,0 +1,125 @@
+"""Validation of the user-supplied fields of an asset. Folder paths, names and tags are data
+only — none ever becomes a filesystem path — but they are still held to a strict shape so that
+they display, sort and filter predictably."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InvalidInput
+from .model import Visibility
+
+MAX_NAME = 255
+MAX_TITLE = 500
+MAX_DESCRIPTION = 10_000
+MAX_TAGS = 100
+MAX_TAG = 64
+MAX_FOLDER = 1024
+MAX_FOLDER_SEGMENT = 255
+MAX_CATEGORY = 100
+MAX_CUSTOM_BYTES = 16_384
+
+
+@dataclass(frozen=True, slots=True)
+class NewAssetFields:
+    """What a client may say about a new asset besides its bytes."""
+
+    name: str | None = None
+    title: str | None = None
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    folder: str = "/"
+    category: str | None = None
+    custom: dict[str, Any] = field(default_factory=dict)
+    visibility: Visibility = Visibility.CUSTOMER
+
+
+def _has_control(value: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value)
+
+
+def clean_text(value: str, what: str, limit: int, *, multiline: bool = False) -> str:
+    value = value.strip()
+    if len(value) > limit:
+        raise InvalidInput(f"{what} is longer than {limit} characters")
+    allowed = "\n\r\t" if multiline else ""
+    if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in allowed for ch in value):
+        raise InvalidInput(f"{what} contains control characters")
+    return value
+
+
+def normalize_folder(value: str) -> str:
+    """``/podcasts/2026`` style: absolute, no empty, ``.`` or ``..`` segments, no backslashes
+    or control characters; a trailing slash is dropped. ``/`` is the root."""
+    if not isinstance(value, str):
+        raise InvalidInput("folder must be a string")
+    if value == "" or value == "/":
+        return "/"
+    if not value.startswith("/"):
+        raise InvalidInput("folder must be an absolute path such as /podcasts/2026")
+    if len(value) > MAX_FOLDER:
+        raise InvalidInput(f"folder is longer than {MAX_FOLDER} characters")
+    if "\\" in value or _has_control(value):
+        raise InvalidInput("folder contains a backslash or control characters")
+    segments = value.rstrip("/").split("/")[1:]
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise InvalidInput("folder has an empty, '.' or '..' segment")
+        if segment != segment.strip():
+            raise InvalidInput("folder segments may not start or end with spaces")
+        if len(segment) > MAX_FOLDER_SEGMENT:
+            raise InvalidInput(f"a folder name is longer than {MAX_FOLDER_SEGMENT} characters")
+    return "/" + "/".join(segments)
+
+
+def parse_tag_list(value: str) -> list[str]:
+    """Comma-separated tags as sent in multipart fields."""
+    return [part for part in (p.strip() for p in value.split(",")) if part]
+
+
+def normalize_tags(values: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Lower-cased, trimmed, de-duplicated in first-seen order."""
+    seen: dict[str, None] = {}
+    for raw in values:
+        if not isinstance(raw, str):
+            raise InvalidInput("tags must be strings")
+        tag = clean_text(raw, "a tag", MAX_TAG).lower()
+        if "," in tag:
+            raise InvalidInput("a tag may not contain a comma")
+        if tag:
+            seen[tag] = None
+    if len(seen) > MAX_TAGS:
+        raise InvalidInput(f"at most {MAX_TAGS} tags")
+    return tuple(seen)
+
+
+def clean_filename(value: str | None) -> str:
+    """The client's file name for display and Content-Disposition: its last path segment,
+    without control characters, at most ``MAX_NAME`` characters."""
+    if not value:
+        return "upload"
+    base = value.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if unicodedata.category(ch) not in ("Cc", "Cf")).strip()
+    if base in ("", ".", ".."):
+        return "upload"
+    return base[:MAX_NAME]
+
+
+def parse_visibility(value: str) -> Visibility:
+    try:
+        return Visibility(value.strip().lower())
+    except ValueError:
+        choices = ", ".join(v.value for v in Visibility)
+        raise InvalidInput(f"visibility must be one of {choices}") from None
+
+
+def check_custom(value: Any) -> dict[str, Any]:
+    import json
+
+    if not isinstance(value, dict):
+        raise InvalidInput("custom must be a JSON object")
+    if len(json.dumps(value)) > MAX_CUSTOM_BYTES:
+        raise InvalidInput(f"custom is larger than {MAX_CUSTOM_BYTES} bytes as JSON")
+    return value

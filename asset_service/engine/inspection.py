@@ -1,0 +1,64 @@
+"""What the engine needs from content inspection, as a port of its own.
+
+The engine never imports ``asset_service.plugins``: it is handed an object with this shape by
+the composition root (``cli.py`` / the app factory). The plugin package implements it on pluggy;
+tests can hand the engine a tiny inspector of their own.
+
+The methods are synchronous because most of the work is blocking (Pillow, mutagen, ffprobe):
+the engine always calls ``validate`` and ``describe`` through ``trio.to_thread.run_sync``, and
+``sniff`` only on the first few KiB already in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .events import Event
+from .model import AssetType, Dimensions
+
+#: how many leading bytes the engine keeps in memory for ``sniff``
+SNIFF_BYTES = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class Detected:
+    """What the bytes are: an asset type, a MIME type and a short format name (``mp3``)."""
+
+    type: str
+    mime_type: str
+    format: str
+
+
+@dataclass(slots=True)
+class Description:
+    """What a type plugin found in a file."""
+
+    duration: float | None = None
+    dimensions: Dimensions | None = None
+    extracted: dict[str, Any] = field(default_factory=dict)
+
+
+class ContentInspector(Protocol):
+    def asset_types(self) -> dict[str, AssetType]:
+        """Every asset type that can be stored, by name."""
+        ...
+
+    def sniff(self, head: bytes, filename: str) -> Detected | None:
+        """Recognise content from its first ``SNIFF_BYTES`` bytes; ``None`` if unknown."""
+        ...
+
+    def validate(self, path: Path, detected: Detected) -> None:
+        """Raise ``UnprocessableContent`` (or ``UnsupportedContent``) for broken or dangerous
+        content. Blocking: called in a worker thread."""
+        ...
+
+    def describe(self, path: Path, detected: Detected) -> Description:
+        """Extract the type's metadata. Blocking: called in a worker thread."""
+        ...
+
+    def notify(self, event: Event) -> None:
+        """Be told of an engine event. Must not block for long; errors are logged, not
+        raised."""
+        ...

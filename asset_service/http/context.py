@@ -1,0 +1,63 @@
+"""What the views need from the running app, in one place: the engine, the token policy,
+the settings — hung on the app by the factory, never imported as globals."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from quart import current_app, request
+
+from asset_service.config import Settings
+from asset_service.engine import AssetEngine, Principal
+from asset_service.engine.errors import InvalidInput
+
+from .auth import TokenPolicy, authenticate, require_principal
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    engine: AssetEngine
+    tokens: TokenPolicy
+    settings: Settings
+
+
+def services() -> Services:
+    return current_app.extensions["asset_service"]
+
+
+def caller() -> Principal:
+    """The authenticated caller; 401 without a valid token."""
+    return require_principal(request, services().tokens)
+
+
+def optional_caller() -> Principal | None:
+    """The caller if a token was sent (a bad token is still a 401), else ``None``."""
+    return authenticate(request, services().tokens)
+
+
+def asset_id_from_path(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidInput("the asset id must be a UUID") from None
+
+
+def flag(name: str) -> bool:
+    raw = request.args.get(name)
+    if raw is None:
+        return False
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise InvalidInput(f"{name} must be true or false")
+
+
+def positive_int(name: str) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInput(f"{name} must be a positive integer")
+    return int(raw)

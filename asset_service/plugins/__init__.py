@@ -1,0 +1,1 @@
+"""Content inspection: the implementation of the engine's ``ContentInspector`` port."""
