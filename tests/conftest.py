@@ -63,9 +63,7 @@ def auth(make_token: Callable[..., str]) -> Callable[..., dict[str, str]]:
     return headers
 
 
-async def start_server(
-    nursery: trio.Nursery, engine: AssetEngine, settings: Settings
-) -> str:
+async def start_server(nursery: trio.Nursery, engine: AssetEngine, settings: Settings) -> str:
     config = Config()
     config.bind = ["127.0.0.1:0"]
     config.accesslog = None

@@ -29,7 +29,7 @@ from .errors import (
     PayloadTooLarge,
     UnsupportedContent,
 )
-from .events import Event, EventHub
+from .events import Event, EventHub, asset_event
 from .fields import NewAssetFields
 from .inspection import SNIFF_BYTES, ContentInspector, Description, Detected
 from .model import TEMP_BUCKET, Principal
@@ -213,26 +213,30 @@ class UploadActor:
         writer = None
         try:
             async with chunks:
-                writer = await self._store.open_writer(TEMP_BUCKET, spec.upload_id)
-                async for item in chunks:
-                    if isinstance(item, CommitUpload):
-                        commit = item
-                        break
-                    await self._receive(session, writer, item)
-                if commit is not None:
-                    session.progress.state = "committing"
-                    self._publish_progress(session, force=True)
-                    await writer.complete()
-                    writer = None
-                    result = outcome.Value(await self._commit(session, commit))
-        except AssetServiceError as error:
-            session.failure = error
-            result = outcome.Error(error)
-        except Exception:
-            # A bug or a backend failure: this caller gets an error, the actor keeps serving.
-            logger.exception("upload %s failed", spec.upload_id)
-            session.failure = AssetServiceError("the upload could not be stored")
-            result = outcome.Error(session.failure)
+                # The failure is recorded before the channel closes, so a writer woken by the
+                # closed channel finds the reason waiting for it.
+                try:
+                    writer = await self._store.open_writer(TEMP_BUCKET, spec.upload_id)
+                    async for item in chunks:
+                        if isinstance(item, CommitUpload):
+                            commit = item
+                            break
+                        await self._receive(session, writer, item)
+                    if commit is not None:
+                        session.progress.state = "committing"
+                        self._publish_progress(session, force=True)
+                        await writer.complete()
+                        writer = None
+                        result = outcome.Value(await self._commit(session, commit))
+                except AssetServiceError as error:
+                    session.failure = error
+                    result = outcome.Error(error)
+                except Exception:
+                    # A bug or a backend failure: this caller gets an error, the actor keeps
+                    # serving.
+                    logger.exception("upload %s failed", spec.upload_id)
+                    session.failure = AssetServiceError("the upload could not be stored")
+                    result = outcome.Error(session.failure)
         finally:
             with trio.move_on_after(30, shield=True):
                 if writer is not None:
@@ -244,6 +248,8 @@ class UploadActor:
             if committed:
                 session.progress.asset_id = getattr(result.value, "asset_id", None)
             self._publish_progress(session, force=True)
+            if committed and spec.target_asset_id is None:
+                self._hub.publish(asset_event("asset.created", result.value))
             self.sessions.pop(spec.upload_id, None)
             session.finished.set()
             if commit is not None:

@@ -81,8 +81,8 @@ class Catalog(abc.ABC):
 
     @abc.abstractmethod
     async def deleted_before(self, cutoff: datetime, limit: int = 500) -> list[Asset]:
-        """Soft-deleted assets whose ``deleted_at`` is before ``cutoff``, oldest first, across
-        all customers (for the cleanup actor)."""
+        """Soft-deleted assets whose ``deleted_at`` is at or before ``cutoff``, oldest first,
+        across all customers (for the cleanup actor)."""
 
     @abc.abstractmethod
     async def add_folder(self, customer_id: str, asset_type: str, path: str) -> bool:

@@ -40,7 +40,7 @@ from .errors import (
     PayloadTooLarge,
     PreconditionFailed,
 )
-from .events import Event, EventHub
+from .events import EventHub, asset_event
 from .fields import NewAssetFields
 from .inspection import ContentInspector
 from .model import (
@@ -220,7 +220,7 @@ class AssetEngine:
             self._busy_assets.discard(asset_id)
         if fields.folder != "/":
             await self.catalog.add_folder(who.customer_id, asset.type, fields.folder)
-        self._publish("asset.created", asset)
+        # The upload actor announces ``asset.created`` after the upload's final progress.
         return asset
 
     # --- versions ------------------------------------------------------------------------
@@ -329,13 +329,7 @@ class AssetEngine:
         return asset_type.bucket if asset_type else asset.storage.bucket
 
     def _publish(self, name: str, asset: Asset) -> None:
-        self.hub.publish(
-            Event(
-                name,
-                asset.customer_id,
-                {"asset_id": asset.asset_id, "type": asset.type, "revision": asset.revision},
-            )
-        )
+        self.hub.publish(asset_event(name, asset))
 
     @staticmethod
     def _mailbox(channel: trio.MemorySendChannel[Any] | None) -> trio.MemorySendChannel[Any]:
@@ -356,13 +350,22 @@ async def open_engine(
     await store.open()
     try:
         await catalog.open()
+        body_error: BaseException | None = None
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(engine._run)
                 try:
                     yield engine
+                except BaseException as error:
+                    body_error = error
+                    raise
                 finally:
                     nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The caller's own exception, not wrapped in the engine nursery's group.
+            if body_error is not None and list(group.exceptions) == [body_error]:
+                raise body_error from None
+            raise
         finally:
             with trio.move_on_after(10, shield=True):
                 await catalog.close()

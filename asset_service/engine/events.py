@@ -30,6 +30,15 @@ class Event:
     at: str = field(default_factory=lambda: utc_now().isoformat())
 
 
+def asset_event(name: str, asset: Any) -> Event:
+    """An ``asset.*`` event about ``asset`` (a ``model.Asset``)."""
+    return Event(
+        name,
+        asset.customer_id,
+        {"asset_id": asset.asset_id, "type": asset.type, "revision": asset.revision},
+    )
+
+
 class EventHub:
     def __init__(self, buffer: int = 256) -> None:
         if buffer < 1:

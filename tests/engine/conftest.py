@@ -65,3 +65,38 @@ def blob_store(request: pytest.FixtureRequest) -> BlobStore:
 @pytest.fixture(params=CATALOGS)
 def catalog(request: pytest.FixtureRequest) -> Catalog:
     return request.getfixturevalue(request.param)
+
+
+# --- engines over the parametrized adapters ------------------------------------------------
+
+from collections.abc import Callable  # noqa: E402
+from contextlib import AbstractAsyncContextManager  # noqa: E402
+
+from asset_service.engine import AssetEngine, EngineConfig, open_engine  # noqa: E402
+from asset_service.engine.model import Principal, Role  # noqa: E402
+
+from .inspectors import TinyInspector  # noqa: E402
+
+EDITOR = Principal("alice", "acme", frozenset({Role.EDITOR}))
+ADMIN = Principal("root", "acme", frozenset({Role.ADMIN}))
+VIEWER = Principal("victor", "acme", frozenset({Role.VIEWER}))
+OUTSIDER = Principal("mallory", "other", frozenset({Role.ADMIN}))
+
+
+@pytest.fixture
+def inspector() -> TinyInspector:
+    return TinyInspector()
+
+
+@pytest.fixture
+def open_test_engine(
+    blob_store: BlobStore, catalog: Catalog, inspector: TinyInspector
+) -> Callable[..., AbstractAsyncContextManager[AssetEngine]]:
+    """``async with open_test_engine(max_versions=3) as engine`` on the adapters under test.
+    The adapters are already open; ``open_engine`` opening them again is idempotent."""
+
+    def open_with(**config: object) -> AbstractAsyncContextManager[AssetEngine]:
+        defaults: dict[str, object] = {"cleanup_interval": 3600.0, "max_upload_bytes": 1 << 20}
+        return open_engine(blob_store, catalog, inspector, EngineConfig(**{**defaults, **config}))
+
+    return open_with

@@ -369,6 +369,7 @@ async def test_deleted_before(catalog: Catalog) -> None:
     assert await catalog.deleted_before(cutoff) == [early, middle]  # oldest first, all customers
     assert await catalog.deleted_before(cutoff, limit=1) == [early]
     assert await catalog.deleted_before(T0) == []
+    assert await catalog.deleted_before(T0 + timedelta(seconds=100)) == [early]  # inclusive
     assert [a.asset_id for a in await catalog.deleted_before(T0 + timedelta(days=1))] == [
         early.asset_id,
         middle.asset_id,

@@ -269,7 +269,7 @@ class SqliteCatalog(Catalog):
     async def deleted_before(self, cutoff: datetime, limit: int = 500) -> list[Asset]:
         def deleted_before(conn: sqlite3.Connection) -> list[Any]:
             return conn.execute(
-                "SELECT document FROM assets WHERE deleted_at IS NOT NULL AND deleted_at < ?"
+                "SELECT document FROM assets WHERE deleted_at IS NOT NULL AND deleted_at <= ?"
                 " ORDER BY deleted_at, asset_id LIMIT ?",
                 (format_time(cutoff), limit),
             ).fetchall()

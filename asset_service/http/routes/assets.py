@@ -43,11 +43,12 @@ UPLOAD_FIELDS = (
     "visibility",
     "type",
 )
-#: a part's Content-Type that names a specific asset type (anything else says nothing)
+#: a part's Content-Type that names a specific asset type (anything else says nothing).
+#: ``text/plain`` is not one: clients send it for any ``*.txt`` name and as a generic default,
+#: so it says nothing about the bytes (a PNG named ``photo.txt`` is an image).
 _DECLARING_PREFIXES = {"audio/": "audio", "image/": "image", "video/": "video"}
 _DOCUMENT_MIME = {
     "application/pdf",
-    "text/plain",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 }
 

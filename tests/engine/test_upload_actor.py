@@ -1,0 +1,179 @@
+"""The upload actor, through the engine: streaming, commit, and nothing left behind on any
+failure. Runs over every blob store and catalog adapter."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import trio
+
+from asset_service.engine import AssetQuery, NewAssetFields, UploadSpec
+from asset_service.engine.errors import (
+    AssetServiceError,
+    Forbidden,
+    InvalidInput,
+    PayloadTooLarge,
+    UnprocessableContent,
+    UnsupportedContent,
+)
+from asset_service.engine.model import TEMP_BUCKET
+
+from .conftest import EDITOR, VIEWER
+
+
+def spec(**changes: object) -> UploadSpec:
+    values: dict[str, object] = {"principal": EDITOR, "filename": "a.txt", "max_bytes": 1 << 20}
+    values.update(changes)
+    return UploadSpec(**values)  # type: ignore[arg-type]
+
+
+async def upload(engine, chunks: list[bytes], fields=None, **spec_changes):
+    async with await engine.begin_upload(spec(**spec_changes)) as handle:
+        for chunk in chunks:
+            await handle.write(chunk)
+        return await handle.commit(fields)
+
+
+async def leftovers(engine) -> list[str]:
+    """Temp blobs and records: what a failed upload must not leave."""
+    temp = [blob.key async for blob in engine.store.list(TEMP_BUCKET)]
+    page = await engine.catalog.list(AssetQuery(customer_id="acme", deleted=None))
+    return temp + [asset.asset_id for asset in page.items]
+
+
+async def test_commit_streams_hashes_and_promotes(open_test_engine):
+    chunks = [b"TXT:", b"line one\n" * 1000, b"x" * 100_000]
+    async with open_test_engine() as engine:
+        fields = NewAssetFields(name="Notes", tags=("a",), folder="/docs/2026")
+        asset = await upload(engine, chunks, fields)
+        body = b"".join(chunks)
+        assert asset.checksum == hashlib.sha256(body).hexdigest()
+        assert asset.size == len(body)
+        assert asset.type == "document"
+        assert asset.mime_type == "text/plain"
+        assert asset.name == "Notes"
+        assert asset.metadata.folder == "/docs/2026"
+        assert asset.extracted == {"format": "txt", "lines": 1000}
+        assert asset.storage.bucket == "document-assets"
+        assert asset.storage.key == f"acme/{asset.asset_id}/v1"
+        assert [v.version for v in asset.versions] == [1]
+        stored = b"".join([c async for c in engine.read(asset, asset.versions[0])])
+        assert stored == body
+        assert await engine.catalog.get(asset.asset_id) == asset
+        assert [blob.key async for blob in engine.store.list(TEMP_BUCKET)] == []
+        folders = await engine.catalog.folders("acme", "document")
+        assert "/docs/2026" in {f.path for f in folders}
+
+
+async def test_leaving_without_commit_removes_the_temp_blob(open_test_engine):
+    async with open_test_engine() as engine:
+        async with await engine.begin_upload(spec()) as handle:
+            await handle.write(b"TXT: half of it")
+        assert await leftovers(engine) == []
+        assert engine.upload_progress(handle.upload_id) is None
+
+
+async def test_cancelled_upload_leaves_nothing(open_test_engine):
+    async with open_test_engine() as engine:
+        with trio.move_on_after(5) as scope:
+            async with await engine.begin_upload(spec()) as handle:
+                await handle.write(b"TXT: start")
+                scope.cancel()
+                await handle.write(b"never")
+        assert scope.cancelled_caught
+        assert await leftovers(engine) == []
+
+
+async def test_over_the_limit_fails_while_streaming(open_test_engine):
+    async with open_test_engine() as engine:
+        with pytest.raises(PayloadTooLarge):
+            async with await engine.begin_upload(spec(max_bytes=1000)) as handle:
+                for _ in range(10):
+                    await handle.write(b"TXT:" + b"x" * 400)
+        assert await leftovers(engine) == []
+
+
+@pytest.mark.parametrize(
+    ("chunks", "changes", "error"),
+    [
+        ([], {}, InvalidInput),
+        ([b"\x00\x01 what is this"], {}, UnsupportedContent),
+        ([b"TXT: text"], {"declared_type": "image"}, UnsupportedContent),
+        ([b"TXT: BROKEN"], {}, UnprocessableContent),
+        ([b"TXT: BUG"], {}, AssetServiceError),
+    ],
+    ids=["empty", "unknown-bytes", "declared-mismatch", "invalid", "plugin-bug"],
+)
+async def test_rejected_content_leaves_nothing_and_the_actor_keeps_serving(
+    open_test_engine, chunks, changes, error
+):
+    async with open_test_engine() as engine:
+        with pytest.raises(error):
+            await upload(engine, chunks, **changes)
+        assert await leftovers(engine) == []
+        asset = await upload(engine, [b"TXT: fine"])
+        assert asset.size == 9
+
+
+async def test_declared_type_at_commit_is_checked(open_test_engine):
+    async with open_test_engine() as engine:
+        async with await engine.begin_upload(spec()) as handle:
+            await handle.write(b"IMG: pixels")
+            with pytest.raises(UnsupportedContent, match="expected audio"):
+                await handle.commit(None, declared_type="audio")
+        assert await leftovers(engine) == []
+
+
+async def test_a_viewer_cannot_upload(open_test_engine):
+    async with open_test_engine() as engine:
+        with pytest.raises(Forbidden):
+            await engine.begin_upload(spec(principal=VIEWER))
+
+
+async def test_catalog_failure_removes_the_promoted_blob(open_test_engine, catalog, monkeypatch):
+    async def refuse(asset):
+        raise RuntimeError("catalog down")
+
+    async with open_test_engine() as engine:
+        monkeypatch.setattr(catalog, "insert", refuse)
+        with pytest.raises(AssetServiceError):
+            await upload(engine, [b"TXT: doomed"])
+        blobs = [blob.key async for blob in engine.store.list("document-assets")]
+        assert blobs == []
+        assert [blob.key async for blob in engine.store.list(TEMP_BUCKET)] == []
+
+
+async def test_progress_is_published_and_ends_committed(open_test_engine):
+    async with open_test_engine() as engine, engine.hub.subscribe() as events:
+        asset = await upload(engine, [b"TXT:", b"y" * 70_000, b"z" * 70_000])
+        progress = []
+        while True:
+            with trio.move_on_after(1):
+                event = await events.receive()
+            if event.name == "upload.progress":
+                progress.append(event.data)
+            if event.name == "asset.created":
+                break
+    received = [p["received_bytes"] for p in progress]
+    assert received == sorted(received)
+    assert progress[-1]["state"] == "committed"
+    assert progress[-1]["asset_id"] == asset.asset_id
+    assert progress[-1]["received_bytes"] == asset.size
+
+
+async def test_concurrent_uploads_are_independent(open_test_engine):
+    async with open_test_engine() as engine:
+        results: dict[int, str] = {}
+
+        async def one(n: int) -> None:
+            asset = await upload(engine, [b"TXT:", str(n).encode() * 1000])
+            results[n] = asset.checksum
+
+        async with trio.open_nursery() as nursery:
+            for n in range(8):
+                nursery.start_soon(one, n)
+        for n, checksum in results.items():
+            assert checksum == hashlib.sha256(b"TXT:" + str(n).encode() * 1000).hexdigest()
+        page = await engine.catalog.list(AssetQuery(customer_id="acme"))
+        assert len(page.items) == 8

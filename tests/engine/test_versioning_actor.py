@@ -1,0 +1,125 @@
+"""The versioning actor: numbers never skip or repeat, pruning, restore, and the
+compare-and-set retry when the record changes underneath."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import trio
+
+from asset_service.engine.errors import NotFound, UnsupportedContent
+from asset_service.engine.model import TEMP_BUCKET
+
+from .conftest import EDITOR, OUTSIDER, VIEWER
+from .test_upload_actor import spec, upload
+
+
+async def add_version(engine, asset_id: str, body: bytes, principal=EDITOR):
+    return await upload(engine, [body], target_asset_id=asset_id, principal=principal)
+
+
+async def blob_keys(engine, bucket: str = "document-assets") -> list[str]:
+    return sorted([blob.key async for blob in engine.store.list(bucket)])
+
+
+async def test_new_version_becomes_current(open_test_engine):
+    async with open_test_engine() as engine:
+        first = await upload(engine, [b"TXT: one"])
+        second = await add_version(engine, first.asset_id, b"TXT: two\n")
+        assert second.current_version == 2
+        assert [v.version for v in second.versions] == [1, 2]
+        assert second.checksum == hashlib.sha256(b"TXT: two\n").hexdigest()
+        assert second.storage.key.endswith("/v2")
+        assert second.revision == first.revision + 1
+        assert second.extracted == {"format": "txt", "lines": 1}
+        assert await blob_keys(engine) == [
+            f"acme/{first.asset_id}/v1",
+            f"acme/{first.asset_id}/v2",
+        ]
+        old = b"".join([c async for c in engine.read(second, second.version(1))])
+        assert old == b"TXT: one"
+
+
+async def test_versions_past_the_limit_are_pruned_with_their_blobs(open_test_engine):
+    async with open_test_engine(max_versions=3) as engine:
+        asset = await upload(engine, [b"TXT: v1"])
+        for n in range(2, 7):
+            asset = await add_version(engine, asset.asset_id, f"TXT: v{n}".encode())
+        assert [v.version for v in asset.versions] == [4, 5, 6]
+        assert await blob_keys(engine) == [f"acme/{asset.asset_id}/v{n}" for n in (4, 5, 6)]
+
+
+async def test_concurrent_versions_get_consecutive_numbers(open_test_engine):
+    async with open_test_engine(max_versions=50) as engine:
+        asset = await upload(engine, [b"TXT: base"])
+
+        async def one(n: int) -> None:
+            await add_version(engine, asset.asset_id, f"TXT: {n}".encode())
+
+        async with trio.open_nursery() as nursery:
+            for n in range(12):
+                nursery.start_soon(one, n)
+        final = await engine.catalog.get(asset.asset_id)
+        assert [v.version for v in final.versions] == list(range(1, 14))
+        assert final.current_version == 13
+        assert len({v.checksum for v in final.versions}) == 13
+
+
+async def test_restore_copies_an_old_version_into_a_new_one(open_test_engine):
+    async with open_test_engine() as engine:
+        asset = await upload(engine, [b"TXT: original"])
+        await add_version(engine, asset.asset_id, b"TXT: changed")
+        restored = await engine.restore_version(EDITOR, asset.asset_id, 1)
+        assert restored.current_version == 3
+        assert restored.checksum == asset.checksum
+        body = b"".join([c async for c in engine.read(restored, restored.version(3))])
+        assert body == b"TXT: original"
+        with pytest.raises(NotFound):
+            await engine.restore_version(EDITOR, asset.asset_id, 42)
+
+
+async def test_a_new_version_must_keep_the_type(open_test_engine):
+    async with open_test_engine() as engine:
+        asset = await upload(engine, [b"TXT: text"])
+        with pytest.raises(UnsupportedContent):
+            await add_version(engine, asset.asset_id, b"IMG: pixels")
+        assert await blob_keys(engine, "image-assets") == []
+        assert await blob_keys(engine) == [f"acme/{asset.asset_id}/v1"]
+        assert [blob.key async for blob in engine.store.list(TEMP_BUCKET)] == []
+
+
+async def test_other_customers_and_viewers_cannot_add_versions(open_test_engine):
+    async with open_test_engine() as engine:
+        asset = await upload(engine, [b"TXT: mine"])
+        with pytest.raises(NotFound):
+            await engine.begin_upload(spec(principal=OUTSIDER, target_asset_id=asset.asset_id))
+        with pytest.raises(Exception, match="editor"):
+            await engine.begin_upload(spec(principal=VIEWER, target_asset_id=asset.asset_id))
+
+
+async def test_a_lost_compare_and_set_is_retried_with_the_next_number(
+    open_test_engine, catalog, monkeypatch
+):
+    """Another instance adds version 2 between our read and our write: we become 3."""
+    async with open_test_engine() as engine:
+        asset = await upload(engine, [b"TXT: base"])
+        real_replace = catalog.replace
+        raced = False
+
+        async def replace_after_a_rival(record, expected):
+            nonlocal raced
+            if not raced:
+                raced = True
+                rival = await catalog.get(record.asset_id)
+                rival.versions.append(record.versions[-1])
+                rival.current_version = 2
+                rival.revision += 1
+                assert await real_replace(rival, expected)
+            return await real_replace(record, expected)
+
+        monkeypatch.setattr(catalog, "replace", replace_after_a_rival)
+        final = await add_version(engine, asset.asset_id, b"TXT: mine")
+        assert final.current_version == 3
+        assert [v.version for v in final.versions] == [1, 2, 3]
+        assert final.storage.key.endswith("/v3")
