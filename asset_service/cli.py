@@ -70,7 +70,12 @@ async def serve(settings: Settings, *, dev: bool) -> None:
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
     config.graceful_timeout = 30
-    config.accesslog = "-" if settings.log_level.upper() == "DEBUG" else None
+    # Hypercorn's loggers go through the root logger set up in ``main`` (one format, no
+    # duplicate lines); access logs only when debugging.
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.accesslog = (
+        logging.getLogger("hypercorn.access") if settings.log_level.upper() == "DEBUG" else None
+    )
     stop = trio.Event()
     # The nursery ends once the signal watcher has set ``stop`` and Hypercorn has finished the
     # requests in flight (graceful_timeout); then the engine stops.

@@ -11,6 +11,7 @@ from typing import Any
 import jwt
 from quart import Request
 
+from asset_service.engine.errors import InvalidInput
 from asset_service.engine.model import Principal, Role
 
 from .problems import unauthorized
@@ -85,9 +86,11 @@ def authenticate(request: Request, policy: TokenPolicy) -> Principal | None:
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("expected 'Authorization: Bearer <token>'")
     principal = verify_token(policy, token.strip())
-    on_behalf_of = request.headers.get("X-Customer-Id")
-    if on_behalf_of and principal.has(Role.SERVICE):
-        principal = Principal(principal.user_id, on_behalf_of.strip(), principal.roles)
+    if principal.has(Role.SERVICE):
+        on_behalf_of = (request.headers.get("X-Customer-Id") or "").strip()
+        if not on_behalf_of:
+            raise InvalidInput("a service token must name its customer in X-Customer-Id")
+        principal = Principal(principal.user_id, on_behalf_of, principal.roles)
     return principal
 
 

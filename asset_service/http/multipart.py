@@ -78,9 +78,11 @@ async def read_upload_form(
     *,
     max_body_bytes: int,
     idle_timeout: float,
+    max_file_bytes: int | None = None,
 ) -> UploadForm:
     """Parse the whole body; the file part streams into the session ``open_upload`` gives.
-    On any error the session is aborted (its temp blob removed) before the error propagates."""
+    On any error the session is aborted (its temp blob removed) before the error propagates.
+    A file over ``max_file_bytes`` is refused here, as its bytes arrive (413)."""
     boundary = multipart_boundary(content_type)
     events: list[tuple[str, object]] = []
     ended = False
@@ -109,6 +111,7 @@ async def read_upload_form(
     pending = bytearray()
     part = _Part()
     received = 0
+    file_bytes = 0
 
     async def flush() -> None:
         if pending and handle is not None:
@@ -155,6 +158,11 @@ async def read_upload_form(
                             raise InvalidInput(f"more than {MAX_FIELDS} form fields")
                     case "data":
                         if _is_file(part) and handle is not None and not file_done:
+                            file_bytes += len(value)  # type: ignore[arg-type]
+                            if max_file_bytes is not None and file_bytes > max_file_bytes:
+                                raise PayloadTooLarge(
+                                    f"the upload is larger than {max_file_bytes} bytes"
+                                )
                             pending.extend(value)  # type: ignore[arg-type]
                             if len(pending) >= WRITE_SIZE:
                                 await flush()

@@ -139,7 +139,13 @@ async def receive_upload(
                 max_bytes=max_bytes,
                 declared_type=declared_type,
                 target_asset_id=target_asset_id,
-                expected_bytes=request.content_length,
+                # The body's length bounds the file's; the exact limit is enforced while
+                # streaming (a file at the limit plus its framing must not be refused here).
+                expected_bytes=(
+                    None
+                    if request.content_length is None
+                    else min(request.content_length, max_bytes)
+                ),
                 upload_id=_upload_id_header(),
             )
         )
@@ -150,6 +156,9 @@ async def receive_upload(
         open_upload,
         max_body_bytes=max_body,
         idle_timeout=svc.settings.upload_idle_timeout,
+        # Counted here too, not only by the engine: an upload refused by the engine on its
+        # last chunk can strand the commit that follows it (see the engine's _run_session).
+        max_file_bytes=max_bytes,
     )
     async with form.handle:
         if target_asset_id is None:
@@ -230,9 +239,9 @@ def serve_content(engine: AssetEngine, asset: Asset, version: Version, *, inline
         "ETag": etag,
         "Last-Modified": format_datetime(last_modified, usegmt=True),
         "Accept-Ranges": "bytes",
-        "Content-Disposition": content_disposition(
-            asset.name if asset.name else version.original_filename, inline=inline
-        ),
+        # The file name the version was uploaded with: ``name`` is a display name and may
+        # have no extension.
+        "Content-Disposition": content_disposition(version.original_filename, inline=inline),
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "private, no-cache" if asset.visibility != "public" else "no-cache",
     }
