@@ -69,7 +69,7 @@ async def serve(settings: Settings, *, dev: bool) -> None:
 
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
-    config.graceful_timeout = 30
+    config.graceful_timeout = settings.graceful_timeout
     # Hypercorn's loggers go through the root logger set up in ``main`` (one format, no
     # duplicate lines); access logs only when debugging.
     config.errorlog = logging.getLogger("hypercorn.error")

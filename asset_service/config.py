@@ -44,6 +44,8 @@ class Settings:
     cleanup_interval: float = 600.0
     #: seconds a request body may stall between two chunks before the upload is abandoned
     upload_idle_timeout: float = 60.0
+    #: seconds in-flight requests get to finish after SIGTERM/SIGINT
+    graceful_timeout: float = 30.0
     plugins_config: Path = Path("plugins.toml")
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)

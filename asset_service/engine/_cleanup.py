@@ -4,8 +4,13 @@ One pass deletes (1) temp uploads idle longer than their TTL and writes a crashe
 finished, (2) soft-deleted assets past retention — every version's blob first, then the record,
 so a crash in between leaves at worst an orphan blob, never a record without content — and
 (3) orphan blobs no record points to. Passes run on a schedule, on demand, and from
-``asset-service cleanup --once``. With several instances a lease in the catalog lets one pass run
-per period: a scheduled pass keeps the lease for most of the period instead of releasing it.
+``asset-service cleanup --once``.
+
+Two leases in the catalog coordinate several instances. ``cleanup`` is held while a pass runs
+(short, renewed between steps, released at the end), so two passes never overlap and a crashed
+process blocks the others for at most ``PASS_LEASE_TTL``. ``cleanup-period`` is taken by a
+scheduled pass and kept for most of the period, so the other instances' schedules skip that
+period; an on-demand pass ignores it and runs whenever no pass is running.
 """
 
 from __future__ import annotations
@@ -27,7 +32,10 @@ from .model import TEMP_BUCKET, Asset, AssetType, utc_now
 
 logger = logging.getLogger(__name__)
 
-LEASE_NAME = "cleanup"
+PASS_LEASE = "cleanup"
+PERIOD_LEASE = "cleanup-period"
+#: how long a pass lease outlives a process that died mid-pass
+PASS_LEASE_TTL = 60.0
 _VERSION_KEY = re.compile(r"^(?P<customer>[^/]+)/(?P<asset>[0-9a-f-]{36})/v(?P<number>\d+)$")
 
 
@@ -112,23 +120,29 @@ class CleanupActor:
                     logger.info("cleanup pass: %s", report)
 
     async def _pass(self, wait_for_lease: bool, scheduled: bool) -> CleanupReport:
-        # A scheduled pass holds the lease for most of the period so the other instances skip
-        # theirs; an on-demand pass holds it only while it runs.
-        lease_ttl = max(self._policy.interval * 0.9, 60.0) if scheduled else 600.0
-        while not await self._catalog.acquire_lease(LEASE_NAME, self._holder, lease_ttl):
+        if scheduled:
+            period = self._policy.interval * 0.9
+            if not await self._catalog.acquire_lease(PERIOD_LEASE, self._holder, period):
+                return CleanupReport(skipped=True)  # another instance has this period
+        while not await self._renew():
             if not wait_for_lease:
                 return CleanupReport(skipped=True)
             await trio.sleep(1)
         report = CleanupReport()
         try:
             await self._remove_temp(report)
+            await self._renew()
             await self._purge_trash(report)
+            await self._renew()
             await self._remove_orphans(report)
         finally:
-            if not scheduled:
-                with trio.move_on_after(10, shield=True):
-                    await self._catalog.release_lease(LEASE_NAME, self._holder)
+            with trio.move_on_after(10, shield=True):
+                await self._catalog.release_lease(PASS_LEASE, self._holder)
         return report
+
+    async def _renew(self) -> bool:
+        """Take or extend the pass lease."""
+        return await self._catalog.acquire_lease(PASS_LEASE, self._holder, PASS_LEASE_TTL)
 
     def _age_cutoff(self, seconds: float) -> Any:
         return utc_now() - timedelta(seconds=seconds)
@@ -150,6 +164,7 @@ class CleanupActor:
             for asset in batch:
                 await self.purge(asset)
                 report.purged += 1
+            await self._renew()
 
     async def purge(self, asset: Asset) -> None:
         """Every version's blob, then the record."""

@@ -66,6 +66,9 @@ class BoundedRequest(TrioRequest):
 
 
 class BoundedASGIHTTPConnection(TrioASGIHTTPConnection):
+    #: set once the view's last response message is being sent
+    _response_complete = False
+
     async def handle_request(  # type: ignore[override]
         self, nursery: trio.Nursery, request: Request, send: ASGISendCallable
     ) -> None:
@@ -77,12 +80,10 @@ class BoundedASGIHTTPConnection(TrioASGIHTTPConnection):
         body = request.body
 
         async def send_releasing(message: ASGISendEvent) -> None:
-            if (
-                message["type"] == "http.response.body"
-                and not message.get("more_body", False)
-                and isinstance(body, BoundedBody)
-            ):
-                body.release()
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self._response_complete = True
+                if isinstance(body, BoundedBody):
+                    body.release()
             await send(message)
 
         await super().handle_request(nursery, request, send_releasing)
@@ -101,4 +102,10 @@ class BoundedASGIHTTPConnection(TrioASGIHTTPConnection):
                     body.set_complete()
             elif message["type"] == "http.disconnect":
                 break
-        nursery.cancel_scope.cancel()
+        # Hypercorn reports ``http.disconnect`` from inside the response's last ``send`` and
+        # then closes or recycles the connection in that same call: cancelling it there (as
+        # quart-trio does) would leave finished connections open forever, keep-alive timeouts
+        # dead and a SIGTERM waiting out graceful_timeout. Only a disconnect before the
+        # response is complete means the client left, and stops the view.
+        if not self._response_complete:
+            nursery.cancel_scope.cancel()

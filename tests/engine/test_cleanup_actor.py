@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from asset_service.engine import AssetQuery, EngineConfig, open_engine
-from asset_service.engine._cleanup import CleanupActor
+from asset_service.engine._cleanup import PASS_LEASE, PASS_LEASE_TTL, CleanupActor
 from asset_service.engine.adapters.sqlite import SqliteCatalog
 from asset_service.engine.model import TEMP_BUCKET
 
@@ -207,25 +207,29 @@ async def test_two_instances_run_one_scheduled_pass_per_period(
 
 
 @pytest.mark.parametrize("blob_store", ["filesystem_blob_store"], indirect=True)
-async def test_an_on_demand_pass_waits_for_another_instances_lease(
+async def test_an_on_demand_pass_ignores_the_period_but_not_a_running_pass(
     blob_store, tmp_path, inspector, recorded_passes, autojump_clock
 ):
+    """``cleanup --once`` next to a live server runs at once, unless a pass is running —
+    or a process died during one, whose lease then runs out within PASS_LEASE_TTL."""
     leases = ThreadFreeLeases()
     scheduled = EngineConfig(cleanup_interval=100)
     on_demand = EngineConfig(cleanup_interval=100, scheduled_cleanup=False)
     catalog_a = with_leases(SqliteCatalog(tmp_path / "a.db"), leases)
     catalog_b = with_leases(SqliteCatalog(tmp_path / "b.db"), leases)
     async with open_engine(blob_store, catalog_a, inspector, scheduled):
-        await trio.sleep(101)  # the scheduled pass ran at 100 and holds the lease for 90 s
+        await trio.sleep(101)  # a scheduled pass ran at 100; its instance owns the period
         async with open_engine(blob_store, catalog_b, inspector, on_demand) as other:
-            skipped = await other.run_cleanup(wait_for_lease=False)
+            assert not (await other.run_cleanup(wait_for_lease=False)).skipped
+            # A process that died in the middle of a pass still holds the pass lease.
+            assert await leases.acquire_lease(PASS_LEASE, "crashed-instance", PASS_LEASE_TTL)
+            assert (await other.run_cleanup(wait_for_lease=False)).skipped
             started = trio.current_time()
             report = await other.run_cleanup(wait_for_lease=True)
             waited = trio.current_time() - started
-    assert skipped.skipped
     assert not report.skipped
-    assert 88 <= waited <= 91
-    assert [who for _, who in recorded_passes].count(other.instance_id) == 1
+    assert PASS_LEASE_TTL - 2 <= waited <= PASS_LEASE_TTL + 1
+    assert [who for _, who in recorded_passes].count(other.instance_id) == 2
 
 
 async def test_list_after_cleanup_only_shows_live_assets(open_test_engine):
