@@ -14,7 +14,6 @@ import contextlib
 import os
 import random
 import sqlite3
-import subprocess
 import time
 import uuid
 from pathlib import Path

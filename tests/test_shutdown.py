@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import subprocess
 from pathlib import Path
 
 import httpx
