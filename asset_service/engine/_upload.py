@@ -160,6 +160,16 @@ class _Session:
         return self.failure or EngineStopped("the upload was abandoned")
 
 
+def _queued_commit(chunks: trio.MemoryReceiveChannel[Any]) -> CommitUpload | None:
+    while True:
+        try:
+            item = chunks.receive_nowait()
+        except (trio.WouldBlock, trio.EndOfChannel):
+            return None
+        if isinstance(item, CommitUpload):
+            return item
+
+
 class UploadActor:
     def __init__(
         self,
@@ -237,6 +247,11 @@ class UploadActor:
                     logger.exception("upload %s failed", spec.upload_id)
                     session.failure = AssetServiceError("the upload could not be stored")
                     result = outcome.Error(session.failure)
+                if commit is None:
+                    # The caller may have queued its commit behind the chunk that failed:
+                    # closing the channel would drop it unanswered and leave the caller
+                    # waiting for good.
+                    commit = _queued_commit(chunks)
         finally:
             with trio.move_on_after(30, shield=True):
                 if writer is not None:

@@ -137,9 +137,10 @@ class AssetEngine:
     async def begin_upload(self, spec: UploadSpec) -> UploadHandle:
         """Start an upload session for a new asset (or, with ``target_asset_id``, a new
         version). The caller writes chunks and commits; see ``UploadHandle``."""
-        policy.require_writer(spec.principal)
         if spec.target_asset_id is not None:
             policy.check_writable(spec.principal, await self.catalog.get(spec.target_asset_id))
+        else:
+            policy.require_writer(spec.principal)
         if spec.expected_bytes is not None and spec.expected_bytes > spec.max_bytes:
             raise PayloadTooLarge(f"the upload is larger than {spec.max_bytes} bytes")
         return await ask(self._mailbox(self._upload_mailbox), lambda r: BeginUpload(spec, r))
@@ -277,10 +278,10 @@ class AssetEngine:
 
     async def purge(self, principal: Principal, asset_id: str) -> None:
         """Delete an asset for good now — every version's blob, then the record (admins)."""
-        policy.require_admin(principal)
         asset = policy.check_readable(
-            principal, await self.catalog.get(asset_id), include_deleted=True
+            principal, await self.catalog.get(asset_id), include_deleted=policy.is_admin(principal)
         )
+        policy.require_admin(principal)
         await self._cleanup.purge(asset)
 
     async def _update(
@@ -293,12 +294,13 @@ class AssetEngine:
         include_deleted: bool = False,
     ) -> Asset:
         """Compare-and-set loop: re-read and re-apply on a concurrent change, unless the caller
-        pinned a revision (``If-Match``), which then fails with ``PreconditionFailed``."""
-        policy.require_writer(principal)
+        pinned a revision (``If-Match``), which then fails with ``PreconditionFailed``. An
+        asset the caller can't see is ``NotFound`` before its role is looked at."""
         for _ in range(CAS_ATTEMPTS):
             asset = policy.check_readable(
                 principal, await self.catalog.get(asset_id), include_deleted=include_deleted
             )
+            policy.require_writer(principal)
             if expected_revision is not None and asset.revision != expected_revision:
                 raise PreconditionFailed(
                     f"the asset is at revision {asset.revision}, not {expected_revision}"

@@ -5,8 +5,10 @@ push parser; the file part's bytes go to an upload session as they arrive (coale
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 import trio
 from python_multipart.exceptions import MultipartParseError
@@ -213,12 +215,32 @@ def _describe_part(part: _Part) -> None:
     if kind != b"form-data" or b"name" not in params:
         raise InvalidInput("a multipart part's Content-Disposition must be form-data; name=…")
     part.name = _text(params[b"name"])
-    if b"filename*" in params or b"filename" in params:
-        # parse_options_header already decodes RFC 2231 filename* into filename.
-        raw = params.get(b"filename", params.get(b"filename*", b""))
-        part.filename = _text(raw)
+    extended = _extended_filename(disposition)
+    if extended is not None:
+        part.filename = extended
+    elif b"filename" in params:
+        part.filename = _text(params[b"filename"])
     content_type = part.headers.get("content-type")
     part.content_type = parse_options_header(content_type)[0].decode("latin-1") or None
+
+
+_EXTENDED_FILENAME = re.compile(rb"""filename\*\s*=\s*([^;\s]+)""", re.IGNORECASE)
+
+
+def _extended_filename(disposition: bytes) -> str | None:
+    """RFC 5987 ``filename*=UTF-8''na%C3%AFve.txt``, which takes precedence over ``filename``
+    (RFC 6266 §4.3) and which python-multipart's header parser drops."""
+    match = _EXTENDED_FILENAME.search(disposition)
+    if match is None:
+        return None
+    charset, quote_char, rest = match[1].decode("latin-1").partition("'")
+    _, _, encoded = rest.partition("'")
+    if not quote_char or charset.lower() not in ("utf-8", "iso-8859-1"):
+        raise InvalidInput("filename* must be UTF-8''percent-encoded (RFC 5987)")
+    try:
+        return unquote(encoded, encoding=charset, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidInput("filename* is not valid percent-encoded UTF-8") from None
 
 
 def _text(raw: bytes) -> str:

@@ -177,3 +177,16 @@ async def test_concurrent_uploads_are_independent(open_test_engine):
             assert checksum == hashlib.sha256(b"TXT:" + str(n).encode() * 1000).hexdigest()
         page = await engine.catalog.list(AssetQuery(customer_id="acme"))
         assert len(page.items) == 8
+
+
+async def test_a_failure_behind_a_queued_commit_still_answers_the_commit(open_test_engine):
+    """The last chunks and the commit are queued before the session sees the chunk that
+    breaks the limit: the commit must get that error, not wait for ever."""
+    async with open_test_engine() as engine:
+        with trio.fail_after(5):
+            async with await engine.begin_upload(spec(max_bytes=10)) as handle:
+                await handle.write(b"TXT:abc")
+                await handle.write(b"defgh")  # over the limit, still only queued
+                with pytest.raises(PayloadTooLarge):
+                    await handle.commit()
+        assert await leftovers(engine) == []
