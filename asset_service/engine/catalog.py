@@ -19,7 +19,8 @@ from .model import Asset
 
 @dataclass(frozen=True, slots=True)
 class AssetQuery:
-    """Which assets to list. ``None`` means "any"."""
+    """Which assets to list or search, in which order. ``None`` (or empty) means "any"; every
+    filter given must hold. Semantics are in ``engine.search`` and the contract suite."""
 
     customer_id: str
     type: str | None = None
@@ -29,8 +30,29 @@ class AssetQuery:
     #: ``False``: live assets only; ``True``: soft-deleted ones only; ``None``: both
     deleted: bool | None = False
     limit: int = 50
-    #: opaque, from a previous ``Page.next_cursor``
+    #: opaque, from a previous ``Page.next_cursor`` of the same ``sort``
     cursor: str | None = None
+    #: words, each the prefix of a token of name, title, description, tags or file name
+    text: str | None = None
+    tags: tuple[str, ...] = ()
+    #: ``all``: every tag in ``tags``; ``any``: at least one
+    tag_mode: str = "all"
+    category: str | None = None
+    #: an exact MIME type, or ``audio/*`` for a whole family
+    mime_type: str | None = None
+    checksum: str | None = None
+    min_size: int | None = None
+    max_size: int | None = None
+    min_duration: float | None = None
+    max_duration: float | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+    #: hide other users' ``private`` assets from this user (``None``: hide nothing — admins)
+    viewer_user_id: str | None = None
+    #: ``created_at``, ``updated_at``, ``name``, ``size`` or ``duration``; ``-`` for descending
+    sort: str = "-created_at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +65,29 @@ class Page:
 class FolderInfo:
     path: str
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Facet:
+    """A tag or category in use, with how many matching assets carry it."""
+
+    name: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    count: int = 0
+    size: int = 0
+    duration: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    total: Totals
+    #: by ``extracted.format`` (``mp3``, ``png``…); assets without one under ``unknown``
+    by_format: dict[str, Totals]
+    by_folder: dict[str, Totals]
 
 
 class Catalog(abc.ABC):
@@ -75,9 +120,20 @@ class Catalog(abc.ABC):
 
     @abc.abstractmethod
     async def list(self, query: AssetQuery) -> Page:
-        """Assets of one customer, newest first (``created_at``, then ``asset_id``), filtered
-        by ``query``; the cursor stays valid while new assets arrive. Raises ``ValueError``
-        for a cursor this adapter did not issue."""
+        """Assets of one customer matching ``query``, in ``query.sort`` order with ties broken
+        by ``asset_id`` in the same direction; the cursor stays valid while new assets arrive.
+        Raises ``ValueError`` for a cursor not issued for this sort, or a bad sort."""
+
+    @abc.abstractmethod
+    async def facets(self, query: AssetQuery, field: str) -> list[Facet]:
+        """The values of ``field`` (``tags`` or ``category``) among the assets matching
+        ``query`` (its sort, limit and cursor ignored), with counts; most used first, then by
+        name."""
+
+    @abc.abstractmethod
+    async def stats(self, query: AssetQuery) -> Stats:
+        """Count, total size and total duration (missing durations count as 0) of the assets
+        matching ``query``, overall, by format and by folder."""
 
     @abc.abstractmethod
     async def deleted_before(self, cutoff: datetime, limit: int = 500) -> list[Asset]:

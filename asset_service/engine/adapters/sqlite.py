@@ -9,8 +9,6 @@ by WAL, ``busy_timeout`` and ``BEGIN IMMEDIATE`` for multi-statement writes.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import sqlite3
 import time
@@ -22,16 +20,32 @@ from typing import Any, TypeVar
 
 import trio
 
-from ..catalog import AssetQuery, Catalog, FolderInfo, Page
+from .. import search
+from ..catalog import AssetQuery, Catalog, Facet, FolderInfo, Page, Stats, Totals
 from ..model import Asset, format_time
 
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
 
+
+def _backfill_search_columns(conn: sqlite3.Connection) -> None:
+    """Step 2 added columns and tables derived from the document: compute them for the rows
+    that existed before."""
+    for asset_id, document in conn.execute("SELECT asset_id, document FROM assets").fetchall():
+        asset = _asset(document)
+        conn.execute(
+            f"UPDATE assets SET {', '.join(f'{c} = ?' for c in _SEARCH_COLUMNS)}"
+            " WHERE asset_id = ?",
+            (*_search_row(asset), asset_id),
+        )
+        _write_terms(conn, asset)
+
+
 #: Schema steps, applied in order; ``PRAGMA user_version`` records how many have run. Append
-#: new steps, never edit old ones: existing databases have already run them.
-MIGRATIONS: list[list[str]] = [
+#: new steps, never edit old ones: existing databases have already run them. A step is SQL, or
+#: a function of the connection for data that SQL can't compute.
+MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
     [
         """CREATE TABLE assets (
             asset_id TEXT PRIMARY KEY,
@@ -61,10 +75,76 @@ MIGRATIONS: list[list[str]] = [
             expires_at REAL NOT NULL
         )""",
     ],
+    [
+        # Search (engine.search): sortable and filterable fields beside the document, and the
+        # tags and word tokens in tables of their own so a lookup is an index range scan.
+        "ALTER TABLE assets ADD COLUMN user_id TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE assets ADD COLUMN visibility TEXT NOT NULL DEFAULT 'customer'",
+        "ALTER TABLE assets ADD COLUMN name_key TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE assets ADD COLUMN updated_at TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE assets ADD COLUMN size INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE assets ADD COLUMN duration REAL",
+        "ALTER TABLE assets ADD COLUMN category TEXT",
+        "ALTER TABLE assets ADD COLUMN mime_type TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE assets ADD COLUMN format TEXT",
+        """CREATE TABLE asset_tags (
+            tag TEXT NOT NULL,
+            asset_id TEXT NOT NULL,
+            PRIMARY KEY (tag, asset_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX asset_tags_asset ON asset_tags (asset_id)",
+        """CREATE TABLE asset_tokens (
+            token TEXT NOT NULL,
+            asset_id TEXT NOT NULL,
+            PRIMARY KEY (token, asset_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX asset_tokens_asset ON asset_tokens (asset_id)",
+        "CREATE INDEX assets_customer_updated ON assets (customer_id, updated_at)",
+        "CREATE INDEX assets_customer_name ON assets (customer_id, name_key)",
+        _backfill_search_columns,
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_ASSET_COLUMNS = "customer_id, type, folder, created_at, deleted_at, revision, checksum, document"
+_SEARCH_COLUMNS = (
+    "user_id",
+    "visibility",
+    "name_key",
+    "updated_at",
+    "size",
+    "duration",
+    "category",
+    "mime_type",
+    "format",
+)
+_ASSET_COLUMNS = ", ".join(
+    (
+        "customer_id",
+        "type",
+        "folder",
+        "created_at",
+        "deleted_at",
+        "revision",
+        "checksum",
+        "document",
+        *_SEARCH_COLUMNS,
+    )
+)
+_PLACEHOLDERS = ",".join("?" * (len(_ASSET_COLUMNS.split(", ")) + 1))
+
+
+def _search_row(asset: Asset) -> tuple[Any, ...]:
+    return (
+        asset.user_id,
+        asset.visibility.value,
+        search.name_key(asset),
+        format_time(asset.updated_at),
+        asset.size,
+        asset.duration,
+        asset.category,
+        asset.mime_type,
+        asset.extracted.get("format"),
+    )
 
 
 def _row(asset: Asset) -> tuple[Any, ...]:
@@ -78,27 +158,103 @@ def _row(asset: Asset) -> tuple[Any, ...]:
         asset.revision,
         asset.checksum,
         json.dumps(doc, separators=(",", ":"), ensure_ascii=False),
+        *_search_row(asset),
     )
+
+
+def _write_terms(conn: sqlite3.Connection, asset: Asset) -> None:
+    """The asset's tags and search tokens, replacing what was there."""
+    conn.execute("DELETE FROM asset_tags WHERE asset_id = ?", (asset.asset_id,))
+    conn.execute("DELETE FROM asset_tokens WHERE asset_id = ?", (asset.asset_id,))
+    conn.executemany(
+        "INSERT OR IGNORE INTO asset_tags (tag, asset_id) VALUES (?, ?)",
+        [(tag, asset.asset_id) for tag in asset.metadata.tags],
+    )
+    conn.executemany(
+        "INSERT INTO asset_tokens (token, asset_id) VALUES (?, ?)",
+        [(token, asset.asset_id) for token in sorted(search.asset_tokens(asset))],
+    )
+
+
+#: SQL for each sort field; a missing duration sorts as -1 (engine.search.SORT_FIELDS)
+_SORT_SQL = {
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "name": "name_key",
+    "size": "size",
+    "duration": "COALESCE(duration, -1.0)",
+}
+
+
+def _where(query: AssetQuery) -> tuple[list[str], list[Any]]:
+    """The WHERE clauses and parameters of every filter in ``query`` (not the cursor)."""
+    where = ["customer_id = ?"]
+    params: list[Any] = [query.customer_id]
+
+    def add(clause: str, *values: Any) -> None:
+        where.append(clause)
+        params.extend(values)
+
+    if query.type is not None:
+        add("type = ?", query.type)
+    if query.folder is not None:
+        base = query.folder.rstrip("/")
+        if not query.recursive:
+            add("folder = ?", base or "/")
+        elif base:
+            # A range, not LIKE: LIKE is case-insensitive and would need escaping.
+            # '0' follows '/', so [base + '/', base + '0') is exactly "starts with base/".
+            add("(folder = ? OR (folder >= ? AND folder < ?))", base, base + "/", base + "0")
+    if query.deleted is not None:
+        where.append("deleted_at IS NOT NULL" if query.deleted else "deleted_at IS NULL")
+    for word in search.query_words(query.text or ""):
+        add(
+            "asset_id IN (SELECT asset_id FROM asset_tokens WHERE token >= ? AND token < ?)",
+            word,
+            word + search.PREFIX_END,
+        )
+    if query.tags:
+        if query.tag_mode == "any":
+            marks = ",".join("?" * len(query.tags))
+            add(
+                f"asset_id IN (SELECT asset_id FROM asset_tags WHERE tag IN ({marks}))", *query.tags
+            )
+        else:
+            for tag in query.tags:
+                add("asset_id IN (SELECT asset_id FROM asset_tags WHERE tag = ?)", tag)
+    if query.category is not None:
+        add("category = ?", query.category)
+    if query.mime_type is not None:
+        if query.mime_type.endswith("/*"):
+            family = query.mime_type[:-1]
+            add("mime_type >= ? AND mime_type < ?", family, family[:-1] + "0")
+        else:
+            add("mime_type = ?", query.mime_type)
+    if query.checksum is not None:
+        add("checksum = ?", query.checksum)
+    if query.min_size is not None:
+        add("size >= ?", query.min_size)
+    if query.max_size is not None:
+        add("size <= ?", query.max_size)
+    if query.min_duration is not None:
+        add("duration >= ?", query.min_duration)
+    if query.max_duration is not None:
+        add("duration <= ?", query.max_duration)
+    for column, bound, op in (
+        ("created_at", query.created_after, ">="),
+        ("created_at", query.created_before, "<="),
+        ("updated_at", query.updated_after, ">="),
+        ("updated_at", query.updated_before, "<="),
+    ):
+        if bound is not None:
+            add(f"{column} {op} ?", format_time(bound))
+    if query.viewer_user_id is not None:
+        add("(visibility != 'private' OR user_id = ?)", query.viewer_user_id)
+    return where, params
 
 
 def _asset(document: str) -> Asset:
     return Asset.from_document(json.loads(document))
-
-
-def encode_cursor(created_at: str, asset_id: str) -> str:
-    raw = json.dumps([created_at, asset_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        value = json.loads(raw)
-    except (binascii.Error, ValueError) as exc:  # JSON and UTF-8 errors are ValueErrors
-        raise ValueError("invalid cursor") from exc
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
-        raise ValueError("invalid cursor")
-    return value[0], value[1]
 
 
 def folder_and_parents(path: str) -> list[str]:
@@ -154,7 +310,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
             )
         for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
             for statement in step:
-                conn.execute(statement)
+                if callable(statement):
+                    statement(conn)
+                else:
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number}")
 
 
@@ -195,10 +354,12 @@ class SqliteCatalog(Catalog):
 
     async def insert(self, asset: Asset) -> None:
         def insert(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                f"INSERT INTO assets (asset_id, {_ASSET_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
-                (asset.asset_id, *_row(asset)),
-            )
+            with _transaction(conn):
+                conn.execute(
+                    f"INSERT INTO assets (asset_id, {_ASSET_COLUMNS}) VALUES ({_PLACEHOLDERS})",
+                    (asset.asset_id, *_row(asset)),
+                )
+                _write_terms(conn, asset)
 
         try:
             await self._call(insert)
@@ -219,52 +380,91 @@ class SqliteCatalog(Catalog):
         assignments = ", ".join(f"{column} = ?" for column in _ASSET_COLUMNS.split(", "))
 
         def replace(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                f"UPDATE assets SET {assignments} WHERE asset_id = ? AND revision = ?",
-                (*_row(asset), asset.asset_id, expected_revision),
-            )
-            return cursor.rowcount == 1
+            with _transaction(conn):
+                cursor = conn.execute(
+                    f"UPDATE assets SET {assignments} WHERE asset_id = ? AND revision = ?",
+                    (*_row(asset), asset.asset_id, expected_revision),
+                )
+                if cursor.rowcount != 1:
+                    return False
+                _write_terms(conn, asset)
+                return True
 
         return await self._call(replace)
 
     async def delete(self, asset_id: str) -> None:
-        await self._call(
-            lambda conn: conn.execute("DELETE FROM assets WHERE asset_id = ?", (asset_id,))
-        )
+        def delete(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                for table in ("assets", "asset_tags", "asset_tokens"):
+                    conn.execute(f"DELETE FROM {table} WHERE asset_id = ?", (asset_id,))
+
+        await self._call(delete)
 
     async def list(self, query: AssetQuery) -> Page:
         if query.limit < 1:
             raise ValueError("limit must be at least 1")
-        where = ["customer_id = ?"]
-        params: list[Any] = [query.customer_id]
-        if query.type is not None:
-            where.append("type = ?")
-            params.append(query.type)
-        if query.folder is not None:
-            base = query.folder.rstrip("/")
-            if not query.recursive:
-                where.append("folder = ?")
-                params.append(base or "/")
-            elif base:
-                # A range, not LIKE: LIKE is case-insensitive and would need escaping.
-                # '0' follows '/', so [base + '/', base + '0') is exactly "starts with base/".
-                where.append("(folder = ? OR (folder >= ? AND folder < ?))")
-                params += [base, base + "/", base + "0"]
-        if query.deleted is not None:
-            where.append("deleted_at IS NOT NULL" if query.deleted else "deleted_at IS NULL")
+        order = search.SortOrder.parse(query.sort)
+        where, params = _where(query)
+        key = _SORT_SQL[order.field]
         if query.cursor is not None:
-            where.append("(created_at, asset_id) < (?, ?)")
-            params += decode_cursor(query.cursor)
+            value, after_id = search.decode_cursor(query.cursor, order)
+            where.append(f"({key}, asset_id) {'<' if order.descending else '>'} (?, ?)")
+            params += [value, after_id]
+        direction = "DESC" if order.descending else "ASC"
         sql = (
-            f"SELECT created_at, asset_id, document FROM assets WHERE {' AND '.join(where)}"
-            " ORDER BY created_at DESC, asset_id DESC LIMIT ?"
+            f"SELECT {key}, asset_id, document FROM assets WHERE {' AND '.join(where)}"
+            f" ORDER BY {key} {direction}, asset_id {direction} LIMIT ?"
         )
         params.append(query.limit + 1)  # one more than asked tells whether a next page exists
 
         rows = await self._call(lambda conn: conn.execute(sql, params).fetchall())
         page = rows[: query.limit]
-        next_cursor = encode_cursor(page[-1][0], page[-1][1]) if len(rows) > query.limit else None
+        next_cursor = None
+        if len(rows) > query.limit:
+            next_cursor = search.encode_cursor(order, page[-1][0], page[-1][1])
         return Page([_asset(row[2]) for row in page], next_cursor)
+
+    async def facets(self, query: AssetQuery, field: str) -> list[Facet]:
+        where, params = _where(query)
+        if field == "tags":
+            sql = (
+                "SELECT t.tag, COUNT(*) FROM asset_tags t JOIN assets a USING (asset_id)"
+                f" WHERE {' AND '.join(where)} GROUP BY t.tag"
+            )
+        elif field == "category":
+            sql = (
+                f"SELECT category, COUNT(*) FROM assets WHERE {' AND '.join(where)}"
+                " AND category IS NOT NULL GROUP BY category"
+            )
+        else:
+            raise ValueError(f"no facets for {field!r}")
+        rows = await self._call(lambda conn: conn.execute(sql, params).fetchall())
+        return sorted(
+            (Facet(name, count) for name, count in rows), key=lambda f: (-f.count, f.name)
+        )
+
+    async def stats(self, query: AssetQuery) -> Stats:
+        where, params = _where(query)
+        sums = "COUNT(*), COALESCE(SUM(size), 0), COALESCE(SUM(duration), 0.0)"
+        clause = " AND ".join(where)
+
+        def read(conn: sqlite3.Connection) -> tuple[Any, list[Any], list[Any]]:
+            total = conn.execute(f"SELECT {sums} FROM assets WHERE {clause}", params).fetchone()
+            by_format = conn.execute(
+                f"SELECT COALESCE(format, 'unknown'), {sums} FROM assets WHERE {clause} GROUP BY 1",
+                params,
+            ).fetchall()
+            by_folder = conn.execute(
+                f"SELECT folder, {sums} FROM assets WHERE {clause} GROUP BY folder", params
+            ).fetchall()
+            return total, by_format, by_folder
+
+        total, by_format, by_folder = await self._call(read)
+        return Stats(
+            Totals(*total),
+            {row[0]: Totals(*row[1:]) for row in by_format},
+            {row[0]: Totals(*row[1:]) for row in by_folder},
+        )
 
     async def deleted_before(self, cutoff: datetime, limit: int = 500) -> list[Asset]:
         def deleted_before(conn: sqlite3.Connection) -> list[Any]:

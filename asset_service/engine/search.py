@@ -1,0 +1,106 @@
+"""Search semantics shared by every catalog adapter, so the same query gives the same answer on
+SQLite and MongoDB: how text becomes tokens, which fields sort and how, and the cursor format.
+
+Text search is word-prefix matching over an indexed set of tokens (not SQLite FTS nor MongoDB
+``$text``, which differ from each other and which mongomock lacks): every word of the query must
+be the prefix of some token of the asset's name, title, description, tags or original file
+name, compared lower-cased and without accents.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from .model import Asset
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+MAX_QUERY_WORDS = 10
+#: sorts after every token that starts with a given prefix (the top of the Unicode range)
+PREFIX_END = "\U0010ffff"
+
+
+def fold(text: str) -> str:
+    """Lower-case, without accents: ``Éclair`` → ``eclair``."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(fold(text))
+
+
+def asset_tokens(asset: Asset) -> set[str]:
+    meta = asset.metadata
+    sources = [asset.name, asset.original_filename, meta.title or "", meta.description or ""]
+    sources += meta.tags
+    return {word for source in sources for word in words(source)}
+
+
+def query_words(text: str) -> list[str]:
+    found = list(dict.fromkeys(words(text)))
+    if len(found) > MAX_QUERY_WORDS:
+        raise ValueError(f"at most {MAX_QUERY_WORDS} words in a search")
+    return found
+
+
+def name_key(asset: Asset) -> str:
+    """What ``sort=name`` compares."""
+    return fold(asset.name)
+
+
+@dataclass(frozen=True, slots=True)
+class SortOrder:
+    field: str
+    descending: bool
+
+    @classmethod
+    def parse(cls, value: str) -> SortOrder:
+        descending = value.startswith("-")
+        field = value.removeprefix("-")
+        if field not in SORT_FIELDS:
+            raise ValueError(f"sort must be one of {', '.join(SORT_FIELDS)} (with - to reverse)")
+        return cls(field, descending)
+
+    def key(self, asset: Asset) -> Any:
+        """The value this order compares for ``asset`` (ties are broken by ``asset_id``)."""
+        return SORT_FIELDS[self.field](asset)
+
+
+#: a missing duration sorts as -1: before every real one ascending, after them descending
+SORT_FIELDS = {
+    "created_at": lambda a: a.to_document()["created_at"],
+    "updated_at": lambda a: a.to_document()["updated_at"],
+    "name": name_key,
+    "size": lambda a: a.size,
+    "duration": lambda a: -1.0 if a.duration is None else float(a.duration),
+}
+
+
+def encode_cursor(order: SortOrder, value: Any, asset_id: str) -> str:
+    raw = json.dumps([order.field, value, asset_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, order: SortOrder) -> tuple[Any, str]:
+    """The (sort value, asset_id) a page ended at. ``ValueError`` for anything we did not issue
+    for this sort field."""
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        value = json.loads(raw)
+    except (binascii.Error, ValueError) as exc:  # JSON and UTF-8 errors are ValueErrors
+        raise ValueError("invalid cursor") from exc
+    if not (isinstance(value, list) and len(value) == 3 and value[0] == order.field):
+        raise ValueError("invalid cursor (or one from another sort order)")
+    field, position, asset_id = value
+    expected = (int, float) if field in ("size", "duration") else str
+    if not isinstance(asset_id, str) or not isinstance(position, expected):
+        raise ValueError("invalid cursor")
+    if isinstance(position, bool):
+        raise ValueError("invalid cursor")
+    return position, asset_id
