@@ -37,6 +37,10 @@ class Settings:
     jwt_audience: str = ""
     jwt_issuer: str = ""
     jwt_leeway: float = 5.0
+    #: PEM public key (or a path to one) for RS256/ES256 tokens
+    jwt_public_key: str = ""
+    #: the secret signed download links are derived from (default: ``jwt_secret``)
+    url_signing_key: str = ""
     max_upload_bytes: int = 5 * GiB
     max_versions: int = 10
     temp_ttl: float = 3600.0
@@ -49,6 +53,10 @@ class Settings:
     plugins_config: Path = Path("plugins.toml")
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def url_signing_secret(self) -> str:
+        return self.url_signing_key or self.jwt_secret
 
     @property
     def blob_store_url(self) -> str:

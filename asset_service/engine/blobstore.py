@@ -107,6 +107,14 @@ class BlobStore(abc.ABC):
         store's unfinished multipart uploads — except those whose key is in ``keep``.
         Returns how many were removed."""
 
+    async def presigned_url(
+        self, bucket: str, key: str, expires: float, filename: str
+    ) -> str | None:
+        """A URL that downloads the blob without credentials for ``expires`` seconds, named
+        ``filename`` (``Content-Disposition``), or ``None`` if the store can't make one (the
+        service then signs a URL of its own). Not abstract: only remote stores have this."""
+        return None
+
     @abc.abstractmethod
     def local_file(self, bucket: str, key: str) -> AbstractAsyncContextManager[Path]:
         """A local path holding the blob's bytes for the duration of the block, for inspectors

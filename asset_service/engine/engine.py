@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import trio
@@ -31,7 +31,7 @@ from ._upload import (
 )
 from ._versioning import AddVersion, RestoreVersion, VersioningActor
 from .blobstore import BlobStore
-from .catalog import AssetQuery, Catalog, Page
+from .catalog import AssetQuery, Catalog, Facet, FolderInfo, Page, Stats
 from .errors import (
     Conflict,
     EngineStopped,
@@ -251,22 +251,148 @@ class AssetEngine:
             raise NotFound(f"version {number} does not exist")
         return asset, found
 
+    async def linked_content(self, asset_id: str, number: int) -> tuple[Asset, Version]:
+        """The content behind a download link the service signed (the HTTP layer checked the
+        signature): no caller to check, but never a deleted asset or a pruned version."""
+        asset = await self.catalog.get(asset_id)
+        if asset is None or asset.is_deleted:
+            raise NotFound("no such asset")
+        found = asset.version(number)
+        if found is None:
+            raise NotFound(f"version {number} does not exist")
+        return asset, found
+
     def read(
         self, asset: Asset, version: Version, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
         return self.store.read(self._bucket_of(asset), version.storage_key, offset, length)
 
-    async def list(self, principal: Principal, query: AssetQuery) -> Page:
+    def scoped(self, principal: Principal, query: AssetQuery) -> AssetQuery:
+        """``query`` limited to what ``principal`` may see: its customer, no other user's
+        private assets unless an admin, soft-deleted ones only for admins."""
         if query.customer_id != principal.customer_id:
             raise NotFound("no such customer")
         if query.deleted is not False:
             policy.require_admin(principal)
+        viewer = None if policy.is_admin(principal) else principal.user_id
+        return replace(query, viewer_user_id=viewer)
+
+    async def list(self, principal: Principal, query: AssetQuery) -> Page:
+        """List or search (``AssetQuery`` holds every filter and the order)."""
         try:
-            return await self.catalog.list(query)
+            return await self.catalog.list(self.scoped(principal, query))
         except ValueError as error:
-            raise InvalidInput(f"invalid cursor: {error}") from None
+            raise InvalidInput(str(error)) from None
+
+    async def facets(self, principal: Principal, query: AssetQuery, field: str) -> list[Facet]:
+        return await self.catalog.facets(self.scoped(principal, query), field)
+
+    async def stats(self, principal: Principal, query: AssetQuery) -> Stats:
+        return await self.catalog.stats(self.scoped(principal, query))
+
+    # --- folders -------------------------------------------------------------------------
+
+    async def folders(self, principal: Principal, asset_type: str) -> list[FolderInfo]:
+        self._known_type(asset_type)
+        return await self.catalog.folders(principal.customer_id, asset_type)
+
+    async def create_folder(
+        self, principal: Principal, asset_type: str, path: str
+    ) -> tuple[FolderInfo, bool]:
+        """The folder (``path`` already normalised) and whether it is new."""
+        self._known_type(asset_type)
+        policy.require_writer(principal)
+        created = await self.catalog.add_folder(principal.customer_id, asset_type, path)
+        count = next(
+            (
+                f.count
+                for f in await self.catalog.folders(principal.customer_id, asset_type)
+                if f.path == path
+            ),
+            0,
+        )
+        return FolderInfo(path, count), created
+
+    async def move(
+        self, principal: Principal, asset_type: str, asset_ids: list[str], folder: str
+    ) -> int:
+        """Move assets into ``folder``, all or nothing: every id is checked (visible, writable,
+        of ``asset_type``) before any is moved, and the error names the first that fails."""
+        self._known_type(asset_type)
+        policy.require_writer(principal)
+        assets = []
+        for asset_id in dict.fromkeys(asset_ids):
+            try:
+                asset = policy.check_writable(principal, await self.catalog.get(asset_id))
+            except NotFound:
+                raise NotFound(f"asset {asset_id} does not exist") from None
+            if asset.type != asset_type:
+                raise InvalidInput(f"asset {asset_id} is {asset.type}, not {asset_type}")
+            assets.append(asset)
+        if folder != "/":
+            await self.catalog.add_folder(principal.customer_id, asset_type, folder)
+        for asset in assets:
+            if asset.metadata.folder != folder:
+                await self.update_metadata(principal, asset.asset_id, {"folder": folder})
+        return len(assets)
+
+    def _known_type(self, asset_type: str) -> None:
+        if asset_type not in self.asset_types():
+            raise NotFound(f"no asset type {asset_type!r}")
+
+    # --- signed URLs ---------------------------------------------------------------------
+
+    async def presigned_url(
+        self, asset: Asset, version: Version, expires: float, filename: str
+    ) -> str | None:
+        """A URL of the blob store itself (S3 presigning), or ``None`` when the store has none
+        and the service must sign its own."""
+        return await self.store.presigned_url(
+            self._bucket_of(asset), version.storage_key, expires, filename
+        )
 
     # --- changes to the record ------------------------------------------------------------
+
+    async def update_metadata(
+        self,
+        principal: Principal,
+        asset_id: str,
+        changes: dict[str, Any],
+        *,
+        expected_revision: int | None = None,
+    ) -> Asset:
+        """Apply validated changes (``fields.metadata_changes``)."""
+
+        def apply(asset: Asset) -> None:
+            for key, value in changes.items():
+                if key == "name":
+                    asset.name = value
+                elif key == "category":
+                    asset.category = value
+                elif key == "visibility":
+                    asset.visibility = value
+                else:
+                    setattr(asset.metadata, key, value)
+
+        asset = await self._update(principal, asset_id, apply, expected_revision=expected_revision)
+        if changes.get("folder", "/") != "/":
+            await self.catalog.add_folder(asset.customer_id, asset.type, changes["folder"])
+        self._publish("asset.updated", asset)
+        return asset
+
+    async def restore_deleted(self, principal: Principal, asset_id: str) -> Asset:
+        """Undo a soft delete (admins)."""
+        policy.check_readable(
+            principal, await self.catalog.get(asset_id), include_deleted=policy.is_admin(principal)
+        )
+        policy.require_admin(principal)
+
+        def undelete(asset: Asset) -> None:
+            asset.deleted_at = None
+
+        asset = await self._update(principal, asset_id, undelete, include_deleted=True)
+        self._publish("asset.restored", asset)
+        return asset
 
     async def soft_delete(self, principal: Principal, asset_id: str) -> Asset:
         def mark(asset: Asset) -> None:

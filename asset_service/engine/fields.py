@@ -4,6 +4,7 @@ they display, sort and filter predictably."""
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,10 +117,50 @@ def parse_visibility(value: str) -> Visibility:
 
 
 def check_custom(value: Any) -> dict[str, Any]:
-    import json
-
     if not isinstance(value, dict):
         raise InvalidInput("custom must be a JSON object")
     if len(json.dumps(value)) > MAX_CUSTOM_BYTES:
         raise InvalidInput(f"custom is larger than {MAX_CUSTOM_BYTES} bytes as JSON")
     return value
+
+
+#: the fields ``PUT /api/assets/{id}`` may change, and the JSON type each takes
+EDITABLE = ("name", "title", "description", "tags", "folder", "category", "custom", "visibility")
+
+
+def metadata_changes(body: Any) -> dict[str, Any]:
+    """Validate a partial update (a JSON object) into normalised values. ``null`` clears the
+    optional text fields; ``name``, ``folder`` and ``visibility`` can't be cleared."""
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    unknown = set(body) - set(EDITABLE)
+    if unknown:
+        raise InvalidInput(f"unknown or read-only fields: {', '.join(sorted(unknown))}")
+    changes: dict[str, Any] = {}
+    limits = {"title": MAX_TITLE, "description": MAX_DESCRIPTION, "category": MAX_CATEGORY}
+    for key, value in body.items():
+        if key in limits:
+            if value is None:
+                changes[key] = None
+                continue
+            if not isinstance(value, str):
+                raise InvalidInput(f"{key} must be a string or null")
+            text = clean_text(value, key, limits[key], multiline=key == "description")
+            changes[key] = text or None
+        elif key == "name":
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidInput("name must be a non-empty string")
+            changes[key] = clean_text(value, "name", MAX_NAME)
+        elif key == "tags":
+            if not isinstance(value, list):
+                raise InvalidInput("tags must be an array of strings")
+            changes[key] = list(normalize_tags(value))
+        elif key == "folder":
+            changes[key] = normalize_folder(value)
+        elif key == "custom":
+            changes[key] = dict(check_custom(value))
+        elif key == "visibility":
+            if not isinstance(value, str):
+                raise InvalidInput("visibility must be a string")
+            changes[key] = parse_visibility(value)
+    return changes

@@ -13,7 +13,7 @@ from ._bounded_body import BoundedASGIHTTPConnection, BoundedRequest
 from .auth import TokenPolicy
 from .context import Services
 from .problems import register_error_handlers
-from .routes import assets, health
+from .routes import assets, content, health, library
 
 
 def token_policy(settings: Settings) -> TokenPolicy:
@@ -41,4 +41,6 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
     register_error_handlers(app)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(assets.blueprint)
+    app.register_blueprint(content.blueprint)
+    app.register_blueprint(library.blueprint)
     return app

@@ -3,6 +3,7 @@ the settings — hung on the app by the factory, never imported as globals."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 
@@ -61,3 +62,19 @@ def positive_int(name: str) -> int | None:
     if not raw.isdigit() or int(raw) < 1:
         raise InvalidInput(f"{name} must be a positive integer")
     return int(raw)
+
+
+MAX_JSON_BODY = 256 * 1024
+
+
+async def json_body() -> object:
+    """The request's JSON body (small: metadata, never content)."""
+    if request.content_length and request.content_length > MAX_JSON_BODY:
+        raise InvalidInput(f"the JSON body is larger than {MAX_JSON_BODY // 1024} KiB")
+    raw = await request.get_data(as_text=False)
+    if len(raw) > MAX_JSON_BODY:
+        raise InvalidInput(f"the JSON body is larger than {MAX_JSON_BODY // 1024} KiB")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidInput("the body must be JSON") from None

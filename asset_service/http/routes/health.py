@@ -6,7 +6,7 @@ import trio
 from quart import Blueprint, Response
 
 from ..context import services
-from .assets import json_response
+from ..responses import json_response
 
 blueprint = Blueprint("health", __name__)
 

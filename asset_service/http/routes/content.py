@@ -1,0 +1,198 @@
+"""Downloads: ranged and conditional, by token, as a public asset, or through a signed URL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from quart import Blueprint, Response, request
+
+from asset_service.engine import Asset, AssetEngine, Principal
+from asset_service.engine.errors import InvalidInput, NotFound
+from asset_service.engine.model import Version
+
+from .. import signing
+from ..context import asset_id_from_path, caller, flag, optional_caller, positive_int, services
+from ..problems import problem_response, unauthorized
+from ..ranges import ByteRange, RangeNotSatisfiable, parse_range
+from ..responses import json_response
+
+blueprint = Blueprint("content", __name__)
+
+
+DEFAULT_LINK_EXPIRES = 3600
+
+
+@blueprint.route("/api/assets/<asset_id>/download", methods=["GET", "HEAD"])
+async def download(asset_id: str) -> Response:
+    asset_id = asset_id_from_path(asset_id)
+    engine = services().engine
+    signature = request.args.get("signature")
+    if signature is not None:
+        number = signing.verify(
+            _link_key(),
+            asset_id,
+            request.args.get("version"),
+            request.args.get("expires"),
+            signature,
+        )
+        asset, version = await engine.linked_content(asset_id, number)
+        return serve_content(engine, asset, version, inline=flag("inline"))
+    principal = optional_caller()
+    version_number = positive_int("version")
+    if flag("redirect"):
+        if principal is None:
+            raise unauthorized("this needs 'Authorization: Bearer <token>'")
+        url, _ = await _link(principal, asset_id, version_number, DEFAULT_LINK_EXPIRES)
+        response = Response("", status=302)
+        response.headers["Location"] = url
+        return response
+    if principal is None:
+        # Anonymous downloads are for public assets only; anything else needs a token.
+        try:
+            asset, version = await engine.content(None, asset_id, version_number)
+        except NotFound:
+            raise unauthorized("this needs 'Authorization: Bearer <token>'") from None
+    else:
+        asset, version = await engine.content(principal, asset_id, version_number)
+    return serve_content(engine, asset, version, inline=flag("inline"))
+
+
+@blueprint.get("/api/assets/<asset_id>/url")
+async def download_url(asset_id: str) -> Response:
+    """A URL that downloads without a token until it expires."""
+    asset_id = asset_id_from_path(asset_id)
+    raw = request.args.get("expires", str(DEFAULT_LINK_EXPIRES))
+    if not raw.isdigit() or not 1 <= int(raw) <= signing.MAX_EXPIRES:
+        raise InvalidInput(f"expires must be 1 to {signing.MAX_EXPIRES} seconds")
+    url, expires_at = await _link(caller(), asset_id, positive_int("version"), int(raw))
+    return json_response(
+        {"url": url, "expires_at": datetime.fromtimestamp(expires_at, UTC).isoformat()}
+    )
+
+
+async def _link(
+    principal: Principal, asset_id: str, version_number: int | None, seconds: int
+) -> tuple[str, int]:
+    engine = services().engine
+    asset, version = await engine.content(principal, asset_id, version_number)
+    expires_at = int(time.time()) + seconds
+    native = await engine.presigned_url(asset, version, seconds, version.original_filename)
+    if native is not None:
+        return native, expires_at
+    query = urlencode(
+        {
+            "version": version.version,
+            "expires": expires_at,
+            "signature": signing.sign(_link_key(), asset.asset_id, version.version, expires_at),
+        }
+    )
+    base = request.host_url.rstrip("/")
+    return f"{base}/api/assets/{asset.asset_id}/download?{query}", expires_at
+
+
+def _link_key() -> bytes:
+    return signing.signing_key(services().settings.url_signing_secret)
+
+
+def serve_content(engine: AssetEngine, asset: Asset, version: Version, *, inline: bool):
+    size = version.size
+    etag = f'"{version.checksum}"'
+    last_modified = version.created_at.replace(microsecond=0)
+    headers = {
+        "ETag": etag,
+        "Last-Modified": format_datetime(last_modified, usegmt=True),
+        "Accept-Ranges": "bytes",
+        # The file name the version was uploaded with: ``name`` is a display name and may
+        # have no extension.
+        "Content-Disposition": content_disposition(version.original_filename, inline=inline),
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-cache" if asset.visibility != "public" else "no-cache",
+    }
+    if inline:
+        headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    if _not_modified(etag, last_modified):
+        response = Response("", status=304)
+        for name in ("ETag", "Last-Modified", "Cache-Control"):
+            response.headers[name] = headers[name]
+        return response
+
+    byte_range: ByteRange | None = None
+    if _range_applies(etag, last_modified):
+        try:
+            byte_range = parse_range(request.headers.get("Range"), size)
+        except RangeNotSatisfiable as error:
+            return problem_response(
+                416,
+                "Range not satisfiable",
+                str(error),
+                {"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"},
+            )
+    status = 200
+    offset, length = 0, size
+    if byte_range is not None:
+        status = 206
+        offset, length = byte_range.start, byte_range.length
+        headers["Content-Range"] = byte_range.content_range(size)
+
+    body: Any = b"" if request.method == "HEAD" else _stream(engine, asset, version, offset, length)
+    response = Response(body, status=status, content_type=version.mime_type)
+    for name, value in headers.items():
+        response.headers[name] = value
+    response.headers["Content-Length"] = str(length)
+    response.timeout = None  # a long download must not be cut by RESPONSE_TIMEOUT
+    return response
+
+
+async def _stream(
+    engine: AssetEngine, asset: Asset, version: Version, offset: int, length: int
+) -> AsyncIterator[bytes]:
+    # Given its values as arguments: this runs after the view has returned.
+    async for chunk in engine.read(asset, version, offset, length):
+        yield chunk
+
+
+def content_disposition(filename: str, *, inline: bool) -> str:
+    """RFC 6266: an ASCII fallback ``filename`` and the exact name as ``filename*``."""
+    kind = "inline" if inline else "attachment"
+    fallback = "".join(
+        ch if 0x20 <= ord(ch) < 0x7F and ch not in '"\\%;' else "_" for ch in filename
+    )
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    candidates = [part.strip() for part in header.split(",")]
+    weak_free = [c[2:] if c.startswith("W/") else c for c in candidates]
+    return "*" in candidates or etag in weak_free
+
+
+def _not_modified(etag: str, last_modified: Any) -> bool:
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None:
+        return _etag_matches(if_none_match, etag)
+    if_modified_since = request.headers.get("If-Modified-Since")
+    if if_modified_since:
+        try:
+            return last_modified <= parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def _range_applies(etag: str, last_modified: Any) -> bool:
+    """``If-Range``: serve the range only if the representation is still the one named."""
+    if_range = request.headers.get("If-Range")
+    if if_range is None:
+        return True
+    if_range = if_range.strip()
+    if if_range.startswith(('"', "W/")):
+        return if_range == etag  # strong comparison: a weak tag never matches
+    try:
+        return parsedate_to_datetime(if_range) == last_modified
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,136 @@
+"""``/api/library/{type}``: a type's assets by folder, its folders, moves, tags and categories;
+and ``/api/audio-library``, the audio endpoints the frontend used on the old api-server."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, request
+
+from asset_service.engine import AssetQuery
+from asset_service.engine import fields as field_rules
+from asset_service.engine.catalog import Totals
+from asset_service.engine.errors import InvalidInput, NotFound
+
+from ..context import asset_id_from_path, caller, json_body, services
+from ..query import asset_query, page_json
+from ..responses import json_response, no_content
+from ..serialize import asset_json
+from ..uploads import receive_upload
+
+blueprint = Blueprint("library", __name__)
+
+MAX_MOVE = 1000
+
+
+def _known_type(asset_type: str) -> str:
+    if asset_type not in services().engine.asset_types():
+        raise NotFound(f"no asset type {asset_type!r}")
+    return asset_type
+
+
+@blueprint.get("/api/library/<asset_type>")
+async def list_type(asset_type: str) -> Response:
+    principal = caller()
+    query = asset_query(request.args, principal.customer_id, asset_type=_known_type(asset_type))
+    return json_response(page_json(await services().engine.list(principal, query)))
+
+
+@blueprint.post("/api/library/<asset_type>/folder")
+async def create_folder(asset_type: str) -> Response:
+    principal = caller()
+    body = await json_body()
+    if not isinstance(body, dict) or set(body) != {"path"}:
+        raise InvalidInput('the body must be {"path": "/a/folder"}')
+    path = field_rules.normalize_folder(body["path"])
+    if path == "/":
+        raise InvalidInput("the root folder always exists")
+    folder, created = await services().engine.create_folder(
+        principal, _known_type(asset_type), path
+    )
+    return json_response({"path": folder.path, "count": folder.count}, 201 if created else 200)
+
+
+@blueprint.get("/api/library/<asset_type>/folders")
+async def list_folders(asset_type: str) -> Response:
+    folders = await services().engine.folders(caller(), _known_type(asset_type))
+    return json_response({"items": [{"path": f.path, "count": f.count} for f in folders]})
+
+
+@blueprint.put("/api/library/<asset_type>/move")
+async def move(asset_type: str) -> Response:
+    principal = caller()
+    body = await json_body()
+    if not isinstance(body, dict) or set(body) != {"asset_ids", "folder"}:
+        raise InvalidInput('the body must be {"asset_ids": [...], "folder": "/a/folder"}')
+    ids = body["asset_ids"]
+    if not isinstance(ids, list) or not ids or len(ids) > MAX_MOVE:
+        raise InvalidInput(f"asset_ids must be a list of 1 to {MAX_MOVE} ids")
+    if not all(isinstance(i, str) for i in ids):
+        raise InvalidInput("asset_ids must be strings")
+    asset_ids = [asset_id_from_path(i) for i in ids]
+    folder = field_rules.normalize_folder(body["folder"])
+    moved = await services().engine.move(principal, _known_type(asset_type), asset_ids, folder)
+    return json_response({"moved": moved})
+
+
+async def _facets(asset_type: str, field: str) -> Response:
+    principal = caller()
+    query = AssetQuery(customer_id=principal.customer_id, type=_known_type(asset_type))
+    facets = await services().engine.facets(principal, query, field)
+    return json_response({"items": [{"name": f.name, "count": f.count} for f in facets]})
+
+
+@blueprint.get("/api/library/<asset_type>/tags")
+async def tags(asset_type: str) -> Response:
+    return await _facets(asset_type, "tags")
+
+
+@blueprint.get("/api/library/<asset_type>/categories")
+async def categories(asset_type: str) -> Response:
+    return await _facets(asset_type, "category")
+
+
+# --- the audio library ---------------------------------------------------------------------
+
+
+@blueprint.get("/api/audio-library")
+async def audio_list() -> Response:
+    principal = caller()
+    query = asset_query(request.args, principal.customer_id, asset_type="audio", search=True)
+    return json_response(page_json(await services().engine.list(principal, query)))
+
+
+@blueprint.post("/api/audio-library")
+async def audio_save() -> Response:
+    asset = await receive_upload(caller(), declared_type="audio")
+    return json_response(asset_json(asset), 201, {"Location": f"/api/assets/{asset.asset_id}"})
+
+
+@blueprint.delete("/api/audio-library/<asset_id>")
+async def audio_delete(asset_id: str) -> Response:
+    principal = caller()
+    engine = services().engine
+    asset = await engine.get(principal, asset_id_from_path(asset_id))
+    if asset.type != "audio":
+        raise NotFound("no such audio asset")
+    await engine.soft_delete(principal, asset.asset_id)
+    return no_content()
+
+
+def _totals(totals: Totals) -> dict[str, float]:
+    return {"count": totals.count, "size": totals.size, "duration": round(totals.duration, 3)}
+
+
+@blueprint.get("/api/audio-library/stats")
+async def audio_stats() -> Response:
+    principal = caller()
+    query = asset_query(request.args, principal.customer_id, asset_type="audio")
+    stats = await services().engine.stats(principal, query)
+    return json_response(
+        {
+            "count": stats.total.count,
+            "total_size": stats.total.size,
+            "total_duration": round(stats.total.duration, 3),
+            "by_format": {name: _totals(t) for name, t in sorted(stats.by_format.items())},
+            "by_folder": {name: _totals(t) for name, t in sorted(stats.by_folder.items())},
+        }
+    )
