@@ -9,6 +9,7 @@ import wave
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import trio
 
 from .conftest import record_ids
 from .helpers import TEXT_BYTES, assert_problem, sha256
@@ -386,3 +387,45 @@ async def test_bad_link_lifetimes_are_400(client, auth, text_asset, expires):
         f"/api/assets/{text_asset['asset_id']}/url", headers=auth(), params={"expires": expires}
     )
     assert_problem(response, 400)
+
+
+# --- concurrency ----------------------------------------------------------------------------
+
+
+async def test_concurrent_puts_with_one_if_match_one_wins(client, auth, text_asset):
+
+    url = f"/api/assets/{text_asset['asset_id']}"
+    etag = (await client.get(url, headers=auth())).headers["ETag"]
+    statuses: list[int] = []
+
+    async def put(title: str) -> None:
+        response = await client.put(
+            url, headers={**auth(), "If-Match": etag}, json={"title": title}
+        )
+        statuses.append(response.status_code)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(put, "first")
+        nursery.start_soon(put, "second")
+    assert sorted(statuses) == [200, 412]
+
+
+async def test_concurrent_new_versions_are_both_kept(client, auth, text_asset):
+
+    asset_id = text_asset["asset_id"]
+    bodies = [b"version from client one\n", b"version from client two\n"]
+
+    async def add(body: bytes) -> None:
+        response = await client.post(
+            f"/api/assets/{asset_id}/versions",
+            headers=auth(),
+            files={"file": ("v.txt", body, "text/plain")},
+        )
+        assert response.status_code == 201, response.text
+
+    async with trio.open_nursery() as nursery:
+        for body in bodies:
+            nursery.start_soon(add, body)
+    listed = (await client.get(f"/api/assets/{asset_id}/versions", headers=auth())).json()
+    assert [v["version"] for v in listed["items"]] == [3, 2, 1]
+    assert {v["checksum"] for v in listed["items"][:2]} == {sha256(b) for b in bodies}
