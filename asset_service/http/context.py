@@ -69,11 +69,18 @@ MAX_JSON_BODY = 256 * 1024
 
 async def json_body() -> object:
     """The request's JSON body (small: metadata, never content)."""
+    too_large = f"the JSON body is larger than {MAX_JSON_BODY // 1024} KiB"
     if request.content_length and request.content_length > MAX_JSON_BODY:
-        raise InvalidInput(f"the JSON body is larger than {MAX_JSON_BODY // 1024} KiB")
-    raw = await request.get_data(as_text=False)
-    if len(raw) > MAX_JSON_BODY:
-        raise InvalidInput(f"the JSON body is larger than {MAX_JSON_BODY // 1024} KiB")
+        raise InvalidInput(too_large)
+    chunks: list[bytes] = []
+    received = 0
+    # Iterated with a cap, not awaited whole: a chunked body can't make us buffer without end.
+    async for chunk in request.body:
+        received += len(chunk)
+        if received > MAX_JSON_BODY:
+            raise InvalidInput(too_large)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):

@@ -110,15 +110,20 @@ async def read_upload_form(
     handle: UploadHandle | None = None
     file_content_type: str | None = None
     file_done = False
-    pending = bytearray()
+    # File bytes waiting to be written, kept as the parser's slices (a slice spanning a whole
+    # body chunk is that chunk, not a copy) and joined once per ~1 MiB write.
+    pending: list[bytes] = []
+    pending_size = 0
     part = _Part()
     received = 0
     file_bytes = 0
 
     async def flush() -> None:
+        nonlocal pending_size
         if pending and handle is not None:
-            data = bytes(pending)
+            data = pending[0] if len(pending) == 1 else b"".join(pending)
             pending.clear()
+            pending_size = 0
             await handle.write(data)
 
     try:
@@ -165,8 +170,9 @@ async def read_upload_form(
                                 raise PayloadTooLarge(
                                     f"the upload is larger than {max_file_bytes} bytes"
                                 )
-                            pending.extend(value)  # type: ignore[arg-type]
-                            if len(pending) >= WRITE_SIZE:
+                            pending.append(value)  # type: ignore[arg-type]
+                            pending_size += len(value)  # type: ignore[arg-type]
+                            if pending_size >= WRITE_SIZE:
                                 await flush()
                         else:
                             part.value.extend(value)  # type: ignore[arg-type]
