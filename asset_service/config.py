@@ -16,6 +16,8 @@ from typing import Any
 from .engine.engine import EngineConfig
 
 GiB = 1024**3
+#: clock skew tolerated on ``exp``: more would let expired tokens in
+MAX_JWT_LEEWAY = 30.0
 
 
 class ConfigError(ValueError):
@@ -122,6 +124,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(**values)
     if settings.max_versions < 1:
         raise ConfigError("ASSET_MAX_VERSIONS must be at least 1")
+    if settings.jwt_leeway > MAX_JWT_LEEWAY:
+        raise ConfigError(f"ASSET_JWT_LEEWAY may be at most {MAX_JWT_LEEWAY:g} seconds")
     if settings.cleanup_interval <= 0:
         raise ConfigError("ASSET_CLEANUP_INTERVAL must be positive")
     if "none" in (alg.lower() for alg in settings.jwt_algorithms):

@@ -39,6 +39,14 @@ PASS_LEASE_TTL = 60.0
 _VERSION_KEY = re.compile(r"^(?P<customer>[^/]+)/(?P<asset>[0-9a-f-]{36})/v(?P<number>\d+)$")
 
 
+#: blobs looked at between two renewals of the pass lease during the orphan scan
+RENEW_EVERY = 1000
+
+
+class _LeaseLost(Exception):
+    pass
+
+
 @dataclass(slots=True)
 class RunCleanup:
     reply: Reply
@@ -131,10 +139,13 @@ class CleanupActor:
         report = CleanupReport()
         try:
             await self._remove_temp(report)
-            await self._renew()
+            await self._keep_lease()
             await self._purge_trash(report)
-            await self._renew()
+            await self._keep_lease()
             await self._remove_orphans(report)
+        except _LeaseLost:
+            # Another instance took over (our lease ran out mid-pass): it does the rest.
+            report.errors.append("the cleanup lease was lost; the pass stopped")
         finally:
             with trio.move_on_after(10, shield=True):
                 await self._catalog.release_lease(PASS_LEASE, self._holder)
@@ -143,6 +154,10 @@ class CleanupActor:
     async def _renew(self) -> bool:
         """Take or extend the pass lease."""
         return await self._catalog.acquire_lease(PASS_LEASE, self._holder, PASS_LEASE_TTL)
+
+    async def _keep_lease(self) -> None:
+        if not await self._renew():
+            raise _LeaseLost
 
     def _age_cutoff(self, seconds: float) -> Any:
         return utc_now() - timedelta(seconds=seconds)
@@ -164,7 +179,7 @@ class CleanupActor:
             for asset in batch:
                 await self.purge(asset)
                 report.purged += 1
-            await self._renew()
+            await self._keep_lease()
 
     async def purge(self, asset: Asset) -> None:
         """Every version's blob, then the record."""
@@ -185,7 +200,11 @@ class CleanupActor:
         records: dict[str, Asset | None] = {}
         buckets = sorted({t.bucket for t in self._asset_types().values()})
         for bucket in buckets:
+            seen = 0
             async for blob in self._store.list(bucket):
+                seen += 1
+                if seen % RENEW_EVERY == 0:
+                    await self._keep_lease()
                 match = _VERSION_KEY.match(blob.key)
                 if match is None or blob.modified > cutoff:
                     continue  # not a key this service writes, or too young to judge

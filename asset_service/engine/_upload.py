@@ -54,6 +54,8 @@ class UploadSpec:
     target_asset_id: str | None = None
     #: the total the client announced, for progress (``None`` if unknown)
     expected_bytes: int | None = None
+    #: the name progress is reported under — the client may choose it (``X-Upload-Id``), so
+    #: it is only a label within the customer, never a storage key
     upload_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -147,6 +149,8 @@ class UploadHandle:
 class _Session:
     def __init__(self, spec: UploadSpec) -> None:
         self.spec = spec
+        #: the temp blob's key: ours alone, whatever the client calls its upload
+        self.temp_key = uuid.uuid4().hex
         self.progress = UploadProgress(
             spec.upload_id, spec.principal.customer_id, total_bytes=spec.expected_bytes
         )
@@ -182,14 +186,18 @@ class UploadActor:
         self._inspector = inspector
         self._hub = hub
         self._promote = promote
+        #: by temp key
         self.sessions: dict[str, _Session] = {}
+        #: by (customer_id, upload_id): what progress queries look up
+        self._labels: dict[tuple[str, str], _Session] = {}
 
     def in_flight(self) -> set[str]:
-        """Upload ids being received or committed right now (the cleanup actor skips them)."""
+        """Temp keys of the uploads being received or committed right now (the cleanup actor
+        skips them)."""
         return set(self.sessions)
 
-    def progress(self, upload_id: str) -> UploadProgress | None:
-        session = self.sessions.get(upload_id)
+    def progress(self, customer_id: str, upload_id: str) -> UploadProgress | None:
+        session = self._labels.get((customer_id, upload_id))
         return session.progress if session else None
 
     async def run(
@@ -208,11 +216,13 @@ class UploadActor:
                         logger.error("upload actor: unexpected message %r", message)
 
     def _begin(self, nursery: trio.Nursery, spec: UploadSpec) -> UploadHandle:
-        if spec.upload_id in self.sessions:
+        label = (spec.principal.customer_id, spec.upload_id)
+        if label in self._labels:
             raise InvalidInput("an upload with this id is already in progress")
         session = _Session(spec)
         chunks_send, chunks_receive = trio.open_memory_channel[Any](CHUNK_QUEUE)
-        self.sessions[spec.upload_id] = session
+        self.sessions[session.temp_key] = session
+        self._labels[label] = session
         nursery.start_soon(self._run_session, session, chunks_receive)
         return UploadHandle(session, chunks_send)
 
@@ -226,7 +236,7 @@ class UploadActor:
                 # The failure is recorded before the channel closes, so a writer woken by the
                 # closed channel finds the reason waiting for it.
                 try:
-                    writer = await self._store.open_writer(TEMP_BUCKET, spec.upload_id)
+                    writer = await self._store.open_writer(TEMP_BUCKET, session.temp_key)
                     async for item in chunks:
                         if isinstance(item, CommitUpload):
                             commit = item
@@ -253,22 +263,39 @@ class UploadActor:
                     # waiting for good.
                     commit = _queued_commit(chunks)
         finally:
-            with trio.move_on_after(30, shield=True):
-                if writer is not None:
-                    await writer.abort()
-                # The promoter moved the temp blob away on success; anything left is garbage.
-                await self._store.delete(TEMP_BUCKET, spec.upload_id)
-            committed = isinstance(result, outcome.Value)
-            session.progress.state = "committed" if committed else "failed" if result else "aborted"
-            if committed:
-                session.progress.asset_id = getattr(result.value, "asset_id", None)
-            self._publish_progress(session, force=True)
-            if committed and spec.target_asset_id is None:
-                self._hub.publish(asset_event("asset.created", result.value))
-            self.sessions.pop(spec.upload_id, None)
-            session.finished.set()
-            if commit is not None:
-                answer(commit.reply, result or outcome.Error(session.failure_or_stopped()))
+            try:
+                with trio.move_on_after(30, shield=True):
+                    if writer is not None:
+                        await writer.abort()
+                    # The promoter moved the temp blob away on success; anything left is
+                    # garbage.
+                    await self._store.delete(TEMP_BUCKET, session.temp_key)
+            except Exception:
+                # The cleanup actor removes what is left once the TTL passes; the caller must
+                # still hear back, and the actor must live on.
+                logger.exception("upload %s: could not remove its temp blob", spec.upload_id)
+            finally:
+                self._finish(session, commit, result)
+
+    def _finish(
+        self,
+        session: _Session,
+        commit: CommitUpload | None,
+        result: outcome.Outcome[Any] | None,
+    ) -> None:
+        spec = session.spec
+        committed = isinstance(result, outcome.Value)
+        session.progress.state = "committed" if committed else "failed" if result else "aborted"
+        if committed:
+            session.progress.asset_id = getattr(result.value, "asset_id", None)
+        self._publish_progress(session, force=True)
+        if committed and spec.target_asset_id is None:
+            self._hub.publish(asset_event("asset.created", result.value))
+        self.sessions.pop(session.temp_key, None)
+        self._labels.pop((spec.principal.customer_id, spec.upload_id), None)
+        session.finished.set()
+        if commit is not None:
+            answer(commit.reply, result or outcome.Error(session.failure_or_stopped()))
 
     async def _receive(self, session: _Session, writer: Any, data: bytes) -> None:
         progress = session.progress
@@ -330,12 +357,12 @@ class UploadActor:
             raise PayloadTooLarge(
                 f"{detected.type} files may be at most {asset_type.max_size} bytes"
             )
-        async with self._store.local_file(TEMP_BUCKET, spec.upload_id) as path:
+        async with self._store.local_file(TEMP_BUCKET, session.temp_key) as path:
             await trio.to_thread.run_sync(self._inspector.validate, path, detected)
             description = await trio.to_thread.run_sync(self._inspector.describe, path, detected)
         return StagedContent(
             upload_id=spec.upload_id,
-            temp_key=spec.upload_id,
+            temp_key=session.temp_key,
             size=size,
             checksum=session.hasher.hexdigest(),
             detected=detected,

@@ -145,8 +145,8 @@ class AssetEngine:
             raise PayloadTooLarge(f"the upload is larger than {spec.max_bytes} bytes")
         return await ask(self._mailbox(self._upload_mailbox), lambda r: BeginUpload(spec, r))
 
-    def upload_progress(self, upload_id: str) -> UploadProgress | None:
-        return self._uploads.progress(upload_id)
+    def upload_progress(self, customer_id: str, upload_id: str) -> UploadProgress | None:
+        return self._uploads.progress(customer_id, upload_id)
 
     async def _promote(
         self, spec: UploadSpec, staged: StagedContent, fields: NewAssetFields | None

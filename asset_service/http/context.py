@@ -4,6 +4,7 @@ the settings — hung on the app by the factory, never imported as globals."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -55,13 +56,25 @@ def flag(name: str) -> bool:
     raise InvalidInput(f"{name} must be true or false")
 
 
+_DECIMAL = re.compile(r"[0-9]{1,18}")
+
+
+def parse_decimal(raw: str | None) -> int | None:
+    """An ASCII decimal of at most 18 digits, else ``None``. (``str.isdigit`` accepts "²",
+    which ``int`` refuses, and ``int`` refuses more than 4300 digits.)"""
+    if raw is None or not _DECIMAL.fullmatch(raw):
+        return None
+    return int(raw)
+
+
 def positive_int(name: str) -> int | None:
     raw = request.args.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    value = parse_decimal(raw)
+    if value is None or value < 1:
         raise InvalidInput(f"{name} must be a positive integer")
-    return int(raw)
+    return value
 
 
 MAX_JSON_BODY = 256 * 1024

@@ -14,6 +14,7 @@ from asset_service.engine import fields as field_rules
 from asset_service.engine.errors import InvalidInput
 from asset_service.engine.search import SortOrder, query_words
 
+from .context import parse_decimal
 from .serialize import asset_json
 
 DEFAULT_LIMIT = 50
@@ -31,9 +32,10 @@ def _int(args: MultiDict[str, str], name: str, low: int, high: int) -> int | Non
     raw = _one(args, name)
     if raw is None:
         return None
-    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+    value = parse_decimal(raw.strip())
+    if value is None or not low <= value <= high:
         raise InvalidInput(f"{name} must be an integer from {low} to {high}")
-    return int(raw)
+    return value
 
 
 def _number(args: MultiDict[str, str], name: str) -> float | None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
+_SPEC = re.compile(r"^\s*([0-9]*)\s*-\s*([0-9]*)\s*$")
+#: a position with more digits is past the end of any file (and ``int`` would be slow on it)
+_MAX_DIGITS = 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,10 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     first, last = match.groups()
     if first == "" and last == "":
         raise RangeNotSatisfiable(f"malformed range {header!r}")
+    if len(first) > _MAX_DIGITS:
+        raise RangeNotSatisfiable(f"range starts at or past the end ({size} bytes)")
+    if len(last) > _MAX_DIGITS:
+        last = str(10**_MAX_DIGITS)  # "to the end", as nginx clamps any huge end
     if first == "":
         suffix = int(last)
         if suffix == 0 or size == 0:

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import time
 
+from .context import parse_decimal
 from .problems import HTTPProblem
 
 #: S3's own limit for presigned URLs
@@ -27,11 +28,12 @@ def verify(
     key: bytes, asset_id: str, version: str | None, expires: str | None, signature: str
 ) -> int:
     """The signed version number, or 403 for a forged, altered or expired link."""
-    if not (version and version.isdigit() and expires and expires.isdigit()):
+    number, deadline = parse_decimal(version), parse_decimal(expires)
+    if number is None or deadline is None:
         raise HTTPProblem(403, "Forbidden", "the link is incomplete")
-    expected = sign(key, asset_id, int(version), int(expires))
+    expected = sign(key, asset_id, number, deadline)
     if not hmac.compare_digest(expected, signature):
         raise HTTPProblem(403, "Forbidden", "the link's signature is not valid")
-    if int(expires) < time.time():
+    if deadline < time.time():
         raise HTTPProblem(403, "Forbidden", "the link has expired")
-    return int(version)
+    return number

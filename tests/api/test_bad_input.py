@@ -367,7 +367,7 @@ async def test_client_disconnects_mid_upload(
         await stream.send_all(half)
 
     def receiving() -> bool:
-        progress = engine.upload_progress(upload_id)
+        progress = engine.upload_progress("acme", upload_id)
         return progress is not None and progress.received_bytes > 0
 
     # The upload has really started: its session is taking bytes into a partial file.
@@ -376,7 +376,7 @@ async def test_client_disconnects_mid_upload(
     await stream.aclose()
 
     await wait_until(
-        lambda: not partials(settings) and engine.upload_progress(upload_id) is None,
+        lambda: not partials(settings) and engine.upload_progress("acme", upload_id) is None,
         "the abandoned upload to be cleaned up",
     )
     await leftovers.assert_clean()
@@ -418,3 +418,39 @@ async def test_early_answer_mid_upload_closes_the_connection(base_url, auth, lef
     assert bytes(received).startswith(b"HTTP/1.1 400 "), bytes(received[:200])
     assert b"exactly one" in received
     await leftovers.assert_clean()
+
+
+# --- numbers that Python's int() chokes on -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "headers", "status"),
+    [
+        ({"version": "\u00b2"}, {}, 400),
+        ({"version": "9" * 5000}, {}, 400),
+        ({}, {"Range": "bytes=0-" + "9" * 5000}, 206),
+        ({}, {"Range": "bytes=" + "9" * 5000 + "-"}, 416),
+        ({}, {"If-Modified-Since": "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"}, 200),
+        (
+            {},
+            {"If-Range": "Mon, 01 Jan 99999999999999999999 00:00:00 GMT", "Range": "bytes=0-1"},
+            200,
+        ),
+    ],
+    ids=[
+        "superscript-version",
+        "huge-version",
+        "huge-range-end",
+        "huge-range-start",
+        "overflowing-if-modified-since",
+        "overflowing-if-range",
+    ],
+)
+async def test_numbers_too_big_or_not_ascii_are_4xx_not_500(
+    client, auth, create_asset, params, headers, status
+):
+    asset = await create_asset()
+    response = await client.get(
+        f"/api/assets/{asset['asset_id']}/download", params=params, headers={**auth(), **headers}
+    )
+    assert response.status_code == status, response.text

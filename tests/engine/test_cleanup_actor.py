@@ -240,3 +240,25 @@ async def test_list_after_cleanup_only_shows_live_assets(open_test_engine):
         await engine.run_cleanup()
         page = await engine.list(ADMIN, AssetQuery(customer_id="acme", deleted=None))
         assert [a.asset_id for a in page.items] == [live.asset_id]
+
+
+async def test_a_pass_that_loses_its_lease_stops(open_test_engine, catalog, monkeypatch):
+    leases = ThreadFreeLeases()
+    with_leases(catalog, leases)
+    later_steps = []
+
+    async def lease_taken_over(self, report):
+        await trio.lowlevel.checkpoint()
+        leases.holders[PASS_LEASE] = ("another-instance", trio.current_time() + 600)
+
+    async def later_step(self, report):
+        later_steps.append(report)
+
+    monkeypatch.setattr(CleanupActor, "_remove_temp", lease_taken_over)
+    monkeypatch.setattr(CleanupActor, "_purge_trash", later_step)
+    monkeypatch.setattr(CleanupActor, "_remove_orphans", later_step)
+    async with open_test_engine() as engine:
+        report = await engine.run_cleanup(wait_for_lease=False)
+    assert later_steps == []
+    assert report.errors == ["the cleanup lease was lost; the pass stopped"]
+    assert leases.holders[PASS_LEASE][0] == "another-instance"  # not released by the loser

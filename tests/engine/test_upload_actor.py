@@ -71,7 +71,7 @@ async def test_leaving_without_commit_removes_the_temp_blob(open_test_engine):
         async with await engine.begin_upload(spec()) as handle:
             await handle.write(b"TXT: half of it")
         assert await leftovers(engine) == []
-        assert engine.upload_progress(handle.upload_id) is None
+        assert engine.upload_progress("acme", handle.upload_id) is None
 
 
 async def test_cancelled_upload_leaves_nothing(open_test_engine):
@@ -190,3 +190,45 @@ async def test_a_failure_behind_a_queued_commit_still_answers_the_commit(open_te
                 with pytest.raises(PayloadTooLarge):
                     await handle.commit()
         assert await leftovers(engine) == []
+
+
+async def test_a_store_failing_during_cleanup_still_answers_and_keeps_the_actor(
+    open_test_engine, blob_store, monkeypatch
+):
+    real_delete = blob_store.delete
+
+    async def failing_temp_delete(bucket, key):
+        if bucket == TEMP_BUCKET:
+            raise OSError("EIO: the disk said no")
+        await real_delete(bucket, key)
+
+    async with open_test_engine() as engine:
+        monkeypatch.setattr(blob_store, "delete", failing_temp_delete)
+        with trio.fail_after(5):
+            with pytest.raises(UnsupportedContent):
+                await upload(engine, [b"\x00 unknown bytes"])
+            monkeypatch.setattr(blob_store, "delete", real_delete)
+            asset = await upload(engine, [b"TXT: the actor is still serving"])
+        assert asset.size == len(b"TXT: the actor is still serving")
+
+
+async def test_client_upload_ids_are_labels_not_storage_keys(open_test_engine):
+    """Two customers may pick the same X-Upload-Id: each gets their own bytes."""
+    from .conftest import OUTSIDER
+
+    async with open_test_engine() as engine:
+        handles = [
+            await engine.begin_upload(spec(upload_id="same-label-123")),
+            await engine.begin_upload(spec(principal=OUTSIDER, upload_id="same-label-123")),
+        ]
+        with pytest.raises(InvalidInput):
+            await engine.begin_upload(spec(upload_id="same-label-123"))
+        await handles[0].write(b"TXT: alice's text")
+        await handles[1].write(b"TXT: mallory's text")
+        mine = await handles[0].commit()
+        theirs = await handles[1].commit()
+        assert b"".join([c async for c in engine.read(mine, mine.versions[0])]) == (
+            b"TXT: alice's text"
+        )
+        assert theirs.checksum == hashlib.sha256(b"TXT: mallory's text").hexdigest()
+        assert engine.upload_progress("acme", "same-label-123") is None

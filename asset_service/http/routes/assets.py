@@ -8,7 +8,7 @@ from asset_service.engine import fields as field_rules
 from asset_service.engine.errors import InvalidInput, PreconditionFailed
 from asset_service.engine.model import format_time
 
-from ..context import asset_id_from_path, caller, flag, json_body, services
+from ..context import asset_id_from_path, caller, flag, json_body, parse_decimal, services
 from ..query import asset_query, page_json
 from ..responses import json_response, no_content
 from ..serialize import asset_json
@@ -55,9 +55,10 @@ def _if_match_revision() -> int | None:
     if header is None or header.strip() == "*":
         return None
     tag = header.strip().removeprefix("W/")
-    if not (tag.startswith('"r') and tag.endswith('"') and tag[2:-1].isdigit()):
+    revision = parse_decimal(tag[2:-1]) if tag.startswith('"r') and tag.endswith('"') else None
+    if revision is None:
         raise PreconditionFailed('If-Match must be the asset\'s ETag, such as "r3"')
-    return int(tag[2:-1])
+    return revision
 
 
 @blueprint.put("/api/assets/<asset_id>")

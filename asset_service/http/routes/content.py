@@ -16,7 +16,15 @@ from asset_service.engine.errors import InvalidInput, NotFound
 from asset_service.engine.model import Version
 
 from .. import signing
-from ..context import asset_id_from_path, caller, flag, optional_caller, positive_int, services
+from ..context import (
+    asset_id_from_path,
+    caller,
+    flag,
+    optional_caller,
+    parse_decimal,
+    positive_int,
+    services,
+)
 from ..problems import problem_response, unauthorized
 from ..ranges import ByteRange, RangeNotSatisfiable, parse_range
 from ..responses import json_response
@@ -67,9 +75,10 @@ async def download_url(asset_id: str) -> Response:
     """A URL that downloads without a token until it expires."""
     asset_id = asset_id_from_path(asset_id)
     raw = request.args.get("expires", str(DEFAULT_LINK_EXPIRES))
-    if not raw.isdigit() or not 1 <= int(raw) <= signing.MAX_EXPIRES:
+    seconds = parse_decimal(raw)
+    if seconds is None or not 1 <= seconds <= signing.MAX_EXPIRES:
         raise InvalidInput(f"expires must be 1 to {signing.MAX_EXPIRES} seconds")
-    url, expires_at = await _link(caller(), asset_id, positive_int("version"), int(raw))
+    url, expires_at = await _link(caller(), asset_id, positive_int("version"), seconds)
     return json_response(
         {"url": url, "expires_at": datetime.fromtimestamp(expires_at, UTC).isoformat()}
     )
@@ -179,7 +188,7 @@ def _not_modified(etag: str, last_modified: Any) -> bool:
     if if_modified_since:
         try:
             return last_modified <= parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return False
     return False
 
@@ -194,5 +203,5 @@ def _range_applies(etag: str, last_modified: Any) -> bool:
         return if_range == etag  # strong comparison: a weak tag never matches
     try:
         return parsedate_to_datetime(if_range) == last_modified
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
