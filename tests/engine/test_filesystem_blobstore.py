@@ -115,7 +115,7 @@ async def test_delete_prunes_empty_directories(store: FilesystemBlobStore) -> No
     assert list((store.root / BUCKET).iterdir()) == []  # the bucket itself stays
 
 
-async def test_remove_stale_partials(store: FilesystemBlobStore) -> None:
+async def test_remove_incomplete_spares_live_writers(store: FilesystemBlobStore) -> None:
     await store.ensure_bucket("temp-uploads")
     old = await store.open_writer(BUCKET, "c1/a1/v1")
     old_temp = await store.open_writer("temp-uploads", "upload-1")
@@ -123,7 +123,8 @@ async def test_remove_stale_partials(store: FilesystemBlobStore) -> None:
     try:
         for writer in (old, old_temp, fresh):
             await writer.write(b"data")
-        assert await store.remove_stale_partials(3600) == 0
+        assert await store.remove_incomplete(BUCKET, 3600) == 0
+        assert await store.remove_incomplete("temp-uploads", 3600) == 0
 
         # Age them as a crash would have left them, without sleeping; a write freshens one.
         two_hours_ago = time.time() - 7200
@@ -131,7 +132,8 @@ async def test_remove_stale_partials(store: FilesystemBlobStore) -> None:
             os.utime(path, (two_hours_ago, two_hours_ago))
         await fresh.write(b"more")
 
-        assert await store.remove_stale_partials(3600) == 2
+        assert await store.remove_incomplete(BUCKET, 3600) == 1
+        assert await store.remove_incomplete("temp-uploads", 3600) == 1
         assert len(files_under(store.root / ".partial")) == 1
         assert await fresh.complete() == 8
     finally:

@@ -345,20 +345,6 @@ class FilesystemBlobStore(BlobStore):
         cutoff = time.time() - older_than
         return await _run(_sweep, self._partials / bucket, cutoff, spared)
 
-    async def remove_stale_partials(self, older_than: float) -> int:
-        """``remove_incomplete`` for every bucket at once, keeping nothing: for start-up after a
-        crash, when no write of this store can still be in progress."""
-        cutoff = time.time() - older_than
-
-        def sweep_all() -> int:
-            try:
-                buckets = [Path(e.path) for e in os.scandir(self._partials) if e.is_dir()]
-            except FileNotFoundError:
-                return 0
-            return sum(_sweep(directory, cutoff, set()) for directory in buckets)
-
-        return await _run(sweep_all)
-
 
 def _sweep(directory: Path, cutoff: float, spared: set[str]) -> int:
     removed = 0
