@@ -28,7 +28,7 @@ from ._actor import Reply, answer_with, ask
 from .blobstore import BlobStore
 from .catalog import Catalog
 from .events import Event, EventHub
-from .model import TEMP_BUCKET, Asset, AssetType, utc_now
+from .model import TEMP_BUCKET, Asset, AssetType, bucket_of, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -183,15 +183,11 @@ class CleanupActor:
 
     async def purge(self, asset: Asset) -> None:
         """Every version's blob, then the record."""
-        bucket = self._bucket_of(asset)
+        bucket = bucket_of(asset, self._asset_types())
         for version in asset.versions:
             await self._store.delete(bucket, version.storage_key)
         await self._catalog.delete(asset.asset_id)
         self._hub.publish(Event("asset.purged", asset.customer_id, {"asset_id": asset.asset_id}))
-
-    def _bucket_of(self, asset: Asset) -> str:
-        asset_type = self._asset_types().get(asset.type)
-        return asset_type.bucket if asset_type else asset.storage.bucket
 
     async def _remove_orphans(self, report: CleanupReport) -> None:
         # Content is promoted into place just before its record is written: the grace period

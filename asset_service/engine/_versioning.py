@@ -19,7 +19,16 @@ from .blobstore import BlobStore
 from .catalog import Catalog
 from .errors import Conflict, NotFound, UnsupportedContent
 from .events import Event, EventHub
-from .model import TEMP_BUCKET, Asset, AssetType, Principal, Version, storage_key, utc_now
+from .model import (
+    TEMP_BUCKET,
+    Asset,
+    AssetType,
+    Principal,
+    Version,
+    bucket_of,
+    storage_key,
+    utc_now,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +85,6 @@ class VersioningActor:
                     case _:
                         logger.error("versioning actor: unexpected message %r", message)
 
-    def _bucket(self, asset: Asset) -> str:
-        asset_type = self._asset_types().get(asset.type)
-        return asset_type.bucket if asset_type else asset.storage.bucket
-
     async def _add(self, asset_id: str, principal: Principal, staged: StagedContent) -> Asset:
         source = (TEMP_BUCKET, staged.temp_key)
 
@@ -111,7 +116,7 @@ class VersioningActor:
         old = asset.version(number)
         if old is None:
             raise NotFound(f"version {number} does not exist (or was pruned)")
-        source = (self._bucket(asset), old.storage_key)
+        source = (bucket_of(asset, self._asset_types()), old.storage_key)
 
         def version_from(new_number: int, key: str) -> Version:
             return Version(
@@ -153,7 +158,7 @@ class VersioningActor:
             for _ in range(CAS_ATTEMPTS):
                 asset = policy.check_writable(principal, await self._catalog.get(asset_id))
                 await check(asset)
-                bucket = self._bucket(asset)
+                bucket = bucket_of(asset, self._asset_types())
                 number = max([asset.current_version, *(v.version for v in asset.versions)]) + 1
                 key = storage_key(asset.customer_id, asset.asset_id, number)
                 if placed != (bucket, key):

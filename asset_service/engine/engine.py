@@ -51,6 +51,7 @@ from .model import (
     Principal,
     Storage,
     Version,
+    bucket_of,
     new_asset_id,
     storage_key,
     utc_now,
@@ -265,7 +266,9 @@ class AssetEngine:
     def read(
         self, asset: Asset, version: Version, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
-        return self.store.read(self._bucket_of(asset), version.storage_key, offset, length)
+        return self.store.read(
+            bucket_of(asset, self.asset_types()), version.storage_key, offset, length
+        )
 
     def scoped(self, principal: Principal, query: AssetQuery) -> AssetQuery:
         """``query`` limited to what ``principal`` may see: its customer, no other user's
@@ -348,7 +351,7 @@ class AssetEngine:
         """A URL of the blob store itself (S3 presigning), or ``None`` when the store has none
         and the service must sign its own."""
         return await self.store.presigned_url(
-            self._bucket_of(asset), version.storage_key, expires, filename
+            bucket_of(asset, self.asset_types()), version.storage_key, expires, filename
         )
 
     # --- changes to the record ------------------------------------------------------------
@@ -451,10 +454,6 @@ class AssetEngine:
         )
 
     # --- helpers -------------------------------------------------------------------------
-
-    def _bucket_of(self, asset: Asset) -> str:
-        asset_type = self.asset_types().get(asset.type)
-        return asset_type.bucket if asset_type else asset.storage.bucket
 
     def _publish(self, name: str, asset: Asset) -> None:
         self.hub.publish(asset_event(name, asset))

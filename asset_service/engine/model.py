@@ -250,6 +250,13 @@ def _version_from_document(doc: dict[str, Any]) -> Version:
     )
 
 
+def bucket_of(asset: Asset, asset_types: dict[str, AssetType]) -> str:
+    """Where an asset's blobs live: its type's bucket, or the one its record names when the
+    type is no longer configured (a plugin disabled after its assets were stored)."""
+    asset_type = asset_types.get(asset.type)
+    return asset_type.bucket if asset_type else asset.storage.bucket
+
+
 def storage_key(customer_id: str, asset_id: str, version: int) -> str:
     """The object key of one version (DESIGN §3): ``{customer_id}/{asset_id}/v{n}``."""
     return f"{customer_id}/{asset_id}/v{version}"
