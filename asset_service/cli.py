@@ -1,4 +1,4 @@
-"""``asset-service serve | token | cleanup``."""
+"""``asset-service serve | token | cleanup | import``."""
 
 from __future__ import annotations
 
@@ -29,8 +29,13 @@ def _secret_file(settings: Settings) -> Path:
 
 def with_secret(settings: Settings, *, create: bool) -> Settings:
     """``ASSET_JWT_SECRET`` if set; otherwise the one kept in the data dir, created on first
-    use when ``create`` (development: ``make run``)."""
+    use when ``create`` (development: ``make run``). Not needed when only public-key
+    algorithms are allowed and ``ASSET_URL_SIGNING_KEY`` signs the download links."""
     if settings.jwt_secret:
+        return settings
+    if settings.url_signing_key and not any(
+        alg.strip().upper().startswith("HS") for alg in settings.jwt_algorithms
+    ):
         return settings
     path = _secret_file(settings)
     if path.exists():
@@ -67,6 +72,8 @@ async def serve(settings: Settings, *, dev: bool) -> None:
     from .http.auth import issue_token
     from .wiring import running_engine
 
+    # A token configuration that cannot work stops here, before the engine starts.
+    tokens = token_policy(settings)
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
     config.graceful_timeout = settings.graceful_timeout
@@ -87,9 +94,9 @@ async def serve(settings: Settings, *, dev: bool) -> None:
         )
         base = binds[0] if binds else f"http://{settings.host}:{settings.port}"
         print(f"Asset Service listening on {base}", flush=True)
-        if dev:
+        if dev and tokens.signing_algorithm:
             token = issue_token(
-                token_policy(settings),
+                tokens,
                 user="dev",
                 customer="dev",
                 roles=["admin"],
@@ -143,6 +150,20 @@ def _parser() -> argparse.ArgumentParser:
     token_cmd.add_argument("--ttl", type=float, default=3600.0, help="seconds (default 3600)")
     cleanup_cmd = commands.add_parser("cleanup", help="run a cleanup pass")
     cleanup_cmd.add_argument("--once", action="store_true", required=True)
+    import_cmd = commands.add_parser(
+        "import", help="import existing files (a migration; files already there are skipped)"
+    )
+    import_cmd.add_argument("path", type=Path, help="a file, or a directory walked recursively")
+    import_cmd.add_argument("--type", required=True, dest="asset_type", help="e.g. audio")
+    import_cmd.add_argument("--customer", required=True)
+    import_cmd.add_argument("--user", required=True, help="the owner of the new assets")
+    import_cmd.add_argument("--folder", default="/", help="target folder (default /)")
+    import_cmd.add_argument(
+        "--keep-tree", action="store_true", help="mirror sub-directories as sub-folders"
+    )
+    import_cmd.add_argument(
+        "--json", action="store_true", help="print the summary as JSON on stdout"
+    )
     return parser
 
 
@@ -176,6 +197,19 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "cleanup":
             report = trio.run(cleanup_once, settings)
             print(json.dumps(report))
+        elif args.command == "import":
+            from .importer import run_import
+
+            return run_import(
+                settings,
+                path=args.path,
+                asset_type=args.asset_type,
+                customer=args.customer,
+                user=args.user,
+                folder=args.folder,
+                keep_tree=args.keep_tree,
+                as_json=args.json,
+            )
     except ConfigError as error:
         print(f"asset-service: configuration error: {error}", file=sys.stderr)
         return 2
