@@ -42,9 +42,11 @@ def catalog_from_url(url: str) -> Catalog:
 
 
 def make_inspector(settings: Settings) -> ContentInspector:
-    from .plugins.magic import MagicBytesInspector
+    """The type plugins enabled by ``plugins.toml`` (``ASSET_PLUGINS_CONFIG``), built-in and
+    installed; a mistake there is a ``ConfigError`` at start."""
+    from .plugins.manager import load_plugins
 
-    return MagicBytesInspector()
+    return load_plugins(settings.plugins_config)
 
 
 @asynccontextmanager

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,10 +264,21 @@ def text_bytes(size: int, seed: int) -> bytes:
 
 
 def png_bytes(size: int, seed: int) -> bytes:
-    """PNG signature and filler: sniffed as an 'image' (nothing validates the rest yet)."""
+    """A valid 1x1 PNG of exactly ``size`` bytes: a private ancillary chunk of seeded filler
+    makes up the size (the image plugin decodes images, so filler after a bare signature would
+    be refused)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    ihdr = chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+    idat = chunk(b"IDAT", zlib.compress(b"\x00\x7f"))
+    iend = chunk(b"IEND", b"")
+    pad_size = max(size - len(PNG_SIGNATURE) - len(ihdr) - len(idat) - len(iend) - 12, 0)
     filler = bytes((seed + i) % 251 for i in range(251))
-    body = (filler * (size // len(filler) + 1))[: max(size - len(PNG_SIGNATURE), 0)]
-    return PNG_SIGNATURE + body
+    pad = (filler * (pad_size // len(filler) + 1))[:pad_size]
+    return PNG_SIGNATURE + ihdr + chunk(b"teSt", pad) + idat + iend
 
 
 # --- a multipart upload over a raw socket ----------------------------------------------------

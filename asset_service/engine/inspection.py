@@ -46,7 +46,8 @@ class ContentInspector(Protocol):
         ...
 
     def sniff(self, head: bytes, filename: str) -> Detected | None:
-        """Recognise content from its first ``SNIFF_BYTES`` bytes; ``None`` if unknown."""
+        """Recognise content from its first ``SNIFF_BYTES`` bytes; ``None`` if unknown (or
+        raise ``UnsupportedContent`` with a reason that names what the bytes look like)."""
         ...
 
     def validate(self, path: Path, detected: Detected) -> None:

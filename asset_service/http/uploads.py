@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from quart import request
@@ -19,6 +20,7 @@ from asset_service.engine import (
 )
 from asset_service.engine import fields as field_rules
 from asset_service.engine.errors import InvalidInput, PayloadTooLarge
+from asset_service.engine.model import AssetType
 
 from .context import services
 from .multipart import read_upload_form
@@ -45,10 +47,24 @@ _DOCUMENT_MIME = {
 }
 
 
-def declared_type_of(content_type: str | None) -> str | None:
+#: part Content-Types that say nothing about the bytes
+_GENERIC_MIME = {"application/octet-stream", "text/plain"}
+
+
+def declared_type_of(
+    content_type: str | None, asset_types: Mapping[str, AssetType] | None = None
+) -> str | None:
+    """The asset type a file part's Content-Type names: one of the MIME types an asset type
+    declares (its plugin's ``asset_types`` hook), else any ``audio/``, ``image/`` or
+    ``video/`` type; parameters (``; charset=…``) are ignored."""
     if not content_type:
         return None
-    content_type = content_type.lower()
+    content_type = content_type.split(";", 1)[0].strip().lower()
+    if content_type in _GENERIC_MIME:
+        return None
+    for asset_type in (asset_types or {}).values():
+        if content_type in asset_type.mime_types:
+            return asset_type.name
     if content_type in _DOCUMENT_MIME:
         return "document"
     for prefix, asset_type in _DECLARING_PREFIXES.items():
@@ -153,7 +169,11 @@ async def receive_upload(
             if set(form.fields) - {"type"}:
                 raise InvalidInput("a new version takes only the file")
             fields, from_field = None, declared_type_field(form.fields, svc.engine)
-        wanted = declared_type or from_field or declared_type_of(form.file_content_type)
+        wanted = (
+            declared_type
+            or from_field
+            or declared_type_of(form.file_content_type, svc.engine.asset_types())
+        )
         return await form.handle.commit(fields, declared_type=wanted)
 
 

@@ -1,1 +1,21 @@
-"""Content inspection: the implementation of the engine's ``ContentInspector`` port."""
+"""Asset-type plugins: the hooks, the plugin manager, the built-in plugins.
+
+What a plugin author imports comes from here::
+
+    from asset_service.plugins import AssetType, Description, Detected, hookimpl
+
+Implements the engine's ``ContentInspector`` port (``manager.PluginInspector``); the engine
+never imports this package.
+"""
+
+from asset_service.engine.errors import UnprocessableContent as UnprocessableContent
+from asset_service.engine.errors import UnsupportedContent as UnsupportedContent
+from asset_service.engine.events import Event as Event
+from asset_service.engine.inspection import SNIFF_BYTES as SNIFF_BYTES
+from asset_service.engine.inspection import Description as Description
+from asset_service.engine.inspection import Detected as Detected
+from asset_service.engine.model import AssetType as AssetType
+from asset_service.engine.model import Dimensions as Dimensions
+
+from .hookspecs import hookimpl as hookimpl
+from .hookspecs import hookspec as hookspec

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 
 import httpx
 
+from tests.media import tiny_png
+
 BOUNDARY = "test-boundary-7d1c3a9e"
 PROBLEM_JSON = "application/problem+json"
-#: the first bytes of a PNG, followed by enough bytes to look like one
-PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
+#: a real 4x3 PNG (the image plugin decodes what it is given: a bare signature is refused)
+PNG_BYTES = tiny_png()
 TEXT_BYTES = b"".join(b"line %04d of a plain text file\n" % n for n in range(40))
 
 
