@@ -43,6 +43,8 @@ class Settings:
     jwt_public_key: str = ""
     #: the secret signed download links are derived from (default: ``jwt_secret``)
     url_signing_key: str = ""
+    #: if set, ``/metrics`` needs ``Authorization: Bearer <this>``; otherwise it is open
+    metrics_token: str = ""
     max_upload_bytes: int = 5 * GiB
     max_versions: int = 10
     temp_ttl: float = 3600.0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -65,6 +66,38 @@ class CleanupReport:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class CleanupTotals:
+    """Every pass this process ran, added up (for ``/metrics``). A pass that failed counts
+    as failed; what it removed before failing is not in the sums."""
+
+    completed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    temp_removed: int = 0
+    incomplete_removed: int = 0
+    purged: int = 0
+    orphans_removed: int = 0
+    errors: int = 0
+    #: Unix time the last completed pass ended
+    last_completed_at: float | None = None
+
+    def add(self, report: CleanupReport | None) -> None:
+        if report is None:
+            self.failed += 1
+            return
+        if report.skipped:
+            self.skipped += 1
+            return
+        self.completed += 1
+        self.temp_removed += report.temp_removed
+        self.incomplete_removed += report.incomplete_removed
+        self.purged += report.purged
+        self.orphans_removed += report.orphans_removed
+        self.errors += len(report.errors)
+        self.last_completed_at = time.time()
+
+
 @dataclass(frozen=True, slots=True)
 class CleanupPolicy:
     temp_ttl: float
@@ -92,6 +125,7 @@ class CleanupActor:
         self._holder = holder
         self._busy_uploads = busy_uploads
         self._busy_assets = busy_assets
+        self.totals = CleanupTotals()
 
     async def run(
         self,
@@ -104,7 +138,7 @@ class CleanupActor:
             async for message in mailbox:
                 match message:
                     case RunCleanup(reply=reply, wait_for_lease=wait, scheduled=scheduled):
-                        await answer_with(reply, lambda: self._pass(wait, scheduled))
+                        await answer_with(reply, lambda: self._counted_pass(wait, scheduled))
                     case _:
                         logger.error("cleanup actor: unexpected message %r", message)
 
@@ -126,6 +160,14 @@ class CleanupActor:
                     continue
                 if not report.skipped:
                     logger.info("cleanup pass: %s", report)
+
+    async def _counted_pass(self, wait_for_lease: bool, scheduled: bool) -> CleanupReport:
+        report = None
+        try:
+            report = await self._pass(wait_for_lease, scheduled)
+            return report
+        finally:
+            self.totals.add(report)
 
     async def _pass(self, wait_for_lease: bool, scheduled: bool) -> CleanupReport:
         if scheduled:

@@ -73,6 +73,18 @@ class StagedContent:
 
 
 @dataclass(slots=True)
+class UploadTotals:
+    """Every upload session of this process added up (for ``/metrics``)."""
+
+    #: bytes received from clients, whether the upload was then kept or not
+    received_bytes: int = 0
+    committed: int = 0
+    committed_bytes: int = 0
+    failed: int = 0
+    aborted: int = 0
+
+
+@dataclass(slots=True)
 class UploadProgress:
     upload_id: str
     customer_id: str
@@ -190,6 +202,7 @@ class UploadActor:
         self.sessions: dict[str, _Session] = {}
         #: by (customer_id, upload_id): what progress queries look up
         self._labels: dict[tuple[str, str], _Session] = {}
+        self.totals = UploadTotals()
 
     def in_flight(self) -> set[str]:
         """Temp keys of the uploads being received or committed right now (the cleanup actor
@@ -286,6 +299,7 @@ class UploadActor:
         spec = session.spec
         committed = isinstance(result, outcome.Value)
         session.progress.state = "committed" if committed else "failed" if result else "aborted"
+        self._count(session.progress)
         if committed:
             session.progress.asset_id = getattr(result.value, "asset_id", None)
         self._publish_progress(session, force=True)
@@ -297,9 +311,19 @@ class UploadActor:
         if commit is not None:
             answer(commit.reply, result or outcome.Error(session.failure_or_stopped()))
 
+    def _count(self, progress: UploadProgress) -> None:
+        if progress.state == "committed":
+            self.totals.committed += 1
+            self.totals.committed_bytes += progress.received_bytes
+        elif progress.state == "failed":
+            self.totals.failed += 1
+        else:
+            self.totals.aborted += 1
+
     async def _receive(self, session: _Session, writer: Any, data: bytes) -> None:
         progress = session.progress
         progress.received_bytes += len(data)
+        self.totals.received_bytes += len(data)
         if progress.received_bytes > session.spec.max_bytes:
             raise PayloadTooLarge(f"the upload is larger than {session.spec.max_bytes} bytes")
         if len(session.head) < SNIFF_BYTES:

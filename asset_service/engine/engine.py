@@ -20,7 +20,7 @@ import trio
 
 from . import policy
 from ._actor import ask
-from ._cleanup import CleanupActor, CleanupPolicy, CleanupReport, RunCleanup
+from ._cleanup import CleanupActor, CleanupPolicy, CleanupReport, CleanupTotals, RunCleanup
 from ._upload import (
     BeginUpload,
     StagedContent,
@@ -28,6 +28,7 @@ from ._upload import (
     UploadHandle,
     UploadProgress,
     UploadSpec,
+    UploadTotals,
 )
 from ._versioning import AddVersion, RestoreVersion, VersioningActor
 from .blobstore import BlobStore
@@ -242,10 +243,20 @@ class AssetEngine:
         return policy.check_readable(principal, asset, include_deleted=include_deleted)
 
     async def content(
-        self, principal: Principal | None, asset_id: str, version: int | None = None
+        self,
+        principal: Principal | None,
+        asset_id: str,
+        version: int | None = None,
+        *,
+        public: bool = False,
     ) -> tuple[Asset, Version]:
-        """The asset and the version whose bytes a download serves."""
-        asset = await self.get(principal, asset_id)
+        """The asset and the version whose bytes a download serves. With ``public`` (a
+        download itself, not a link to one), a public asset's for any caller."""
+        asset = await self.catalog.get(asset_id)
+        if public:
+            asset = policy.check_downloadable(principal, asset)
+        else:
+            asset = policy.check_readable(principal, asset)
         number = asset.current_version if version is None else version
         found = asset.version(number)
         if found is None:
@@ -296,8 +307,17 @@ class AssetEngine:
     # --- folders -------------------------------------------------------------------------
 
     async def folders(self, principal: Principal, asset_type: str) -> list[FolderInfo]:
+        """The customer's folders of a type, each with the number of live assets directly in
+        it that ``principal`` may see (another user's private assets count for admins only)."""
         self._known_type(asset_type)
-        return await self.catalog.folders(principal.customer_id, asset_type)
+        folders = await self.catalog.folders(principal.customer_id, asset_type)
+        if policy.is_admin(principal):
+            return folders
+        query = AssetQuery(customer_id=principal.customer_id, type=asset_type)
+        visible = (await self.catalog.stats(self.scoped(principal, query))).by_folder
+        return [
+            FolderInfo(f.path, visible[f.path].count if f.path in visible else 0) for f in folders
+        ]
 
     async def create_folder(
         self, principal: Principal, asset_type: str, path: str
@@ -307,12 +327,7 @@ class AssetEngine:
         policy.require_writer(principal)
         created = await self.catalog.add_folder(principal.customer_id, asset_type, path)
         count = next(
-            (
-                f.count
-                for f in await self.catalog.folders(principal.customer_id, asset_type)
-                if f.path == path
-            ),
-            0,
+            (f.count for f in await self.folders(principal, asset_type) if f.path == path), 0
         )
         return FolderInfo(path, count), created
 
@@ -320,18 +335,19 @@ class AssetEngine:
         self, principal: Principal, asset_type: str, asset_ids: list[str], folder: str
     ) -> int:
         """Move assets into ``folder``, all or nothing: every id is checked (visible, writable,
-        of ``asset_type``) before any is moved, and the error names the first that fails."""
+        of ``asset_type``) before any is moved, and the error names the first that fails. As
+        everywhere, an id the caller can't see is a 404 before its role is looked at."""
         self._known_type(asset_type)
-        policy.require_writer(principal)
         assets = []
         for asset_id in dict.fromkeys(asset_ids):
             try:
-                asset = policy.check_writable(principal, await self.catalog.get(asset_id))
+                assets.append(policy.check_readable(principal, await self.catalog.get(asset_id)))
             except NotFound:
                 raise NotFound(f"asset {asset_id} does not exist") from None
+        policy.require_writer(principal)
+        for asset in assets:
             if asset.type != asset_type:
-                raise InvalidInput(f"asset {asset_id} is {asset.type}, not {asset_type}")
-            assets.append(asset)
+                raise InvalidInput(f"asset {asset.asset_id} is {asset.type}, not {asset_type}")
         if folder != "/":
             await self.catalog.add_folder(principal.customer_id, asset_type, folder)
         for asset in assets:
@@ -452,6 +468,32 @@ class AssetEngine:
             self._mailbox(self._cleanup_mailbox),
             lambda r: RunCleanup(r, wait_for_lease=wait_for_lease),
         )
+
+    # --- what /metrics shows ---------------------------------------------------------------
+
+    def queue_depths(self) -> dict[str, int]:
+        """Messages waiting for each actor: queued in its mailbox (at most ``MAILBOX_SIZE``)
+        plus callers blocked because the mailbox is full."""
+        mailboxes = {
+            "upload": self._upload_mailbox,
+            "versioning": self._versioning_mailbox,
+            "cleanup": self._cleanup_mailbox,
+        }
+        depths = {}
+        for name, mailbox in mailboxes.items():
+            stats = mailbox.statistics() if mailbox is not None else None
+            depths[name] = stats.current_buffer_used + stats.tasks_waiting_send if stats else 0
+        return depths
+
+    def uploads_in_flight(self) -> int:
+        return len(self._uploads.in_flight())
+
+    def upload_totals(self) -> UploadTotals:
+        return replace(self._uploads.totals)
+
+    def cleanup_totals(self) -> CleanupTotals:
+        """Every cleanup pass of this process added up."""
+        return replace(self._cleanup.totals)
 
     # --- helpers -------------------------------------------------------------------------
 

@@ -56,6 +56,15 @@ def check_readable(
     return asset
 
 
+def check_downloadable(principal: Principal | None, asset: Asset | None) -> Asset:
+    """The asset if ``principal`` may download its content: one it may read, or a public one
+    whoever asks — a public asset's bytes are public to every caller, with a token of any
+    customer or none (its record, versions and links are not: ``check_readable``)."""
+    if asset is not None and asset.visibility is Visibility.PUBLIC and not asset.is_deleted:
+        return asset
+    return check_readable(principal, asset)
+
+
 def check_writable(principal: Principal, asset: Asset | None) -> Asset:
     asset = check_readable(principal, asset)
     require_writer(principal)

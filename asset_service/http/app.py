@@ -4,31 +4,30 @@ serving) and handed in here."""
 
 from __future__ import annotations
 
+from quart import request
 from quart_trio import QuartTrio
 
-from asset_service.config import Settings
+from asset_service.config import ConfigError, Settings
 from asset_service.engine import AssetEngine
 
 from ._bounded_body import BoundedASGIHTTPConnection, BoundedRequest
-from .auth import TokenPolicy
+from .auth import TokenPolicy, policy_from_settings
 from .context import Services
+from .metrics import ROUTE_KEY, UNMATCHED, HttpMetrics, MetricsMiddleware
 from .problems import register_error_handlers
-from .routes import assets, content, health, library
+from .routes import assets, content, docs, health, library, metrics
 
 
 def token_policy(settings: Settings) -> TokenPolicy:
-    return TokenPolicy(
-        secret=settings.jwt_secret,
-        algorithms=settings.jwt_algorithms,
-        audience=settings.jwt_audience,
-        issuer=settings.jwt_issuer,
-        leeway=settings.jwt_leeway,
-    )
+    """The checked token policy; ``ConfigError`` for a configuration that cannot work (an
+    allowed algorithm without its key, an unreadable or ill-fitting public key)."""
+    return policy_from_settings(settings)
 
 
 def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
-    if not settings.jwt_secret:
-        raise ValueError("ASSET_JWT_SECRET must be set")
+    tokens = token_policy(settings)
+    if not settings.url_signing_secret:
+        raise ConfigError("ASSET_JWT_SECRET or ASSET_URL_SIGNING_KEY must be set (download links)")
     app = QuartTrio("asset_service")
     app.request_class = BoundedRequest
     app.asgi_http_class = BoundedASGIHTTPConnection
@@ -37,10 +36,21 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = None
     app.config["BODY_TIMEOUT"] = None
     app.config["RESPONSE_TIMEOUT"] = None
-    app.extensions["asset_service"] = Services(engine, token_policy(settings), settings)
+    counters = HttpMetrics()
+    app.extensions["asset_service"] = Services(engine, tokens, settings, counters)
+    app.asgi_app = MetricsMiddleware(app.asgi_app, counters)  # type: ignore[method-assign]
+    app.before_request(_note_route)
     register_error_handlers(app)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(assets.blueprint)
     app.register_blueprint(content.blueprint)
     app.register_blueprint(library.blueprint)
+    app.register_blueprint(docs.blueprint)
+    app.register_blueprint(metrics.blueprint)
     return app
+
+
+async def _note_route() -> None:
+    """Tell the metrics middleware which URL rule this request matched."""
+    rule = request.url_rule
+    request.scope[ROUTE_KEY] = rule.rule if rule is not None else UNMATCHED  # type: ignore[index]

@@ -29,7 +29,6 @@ from asset_service.engine.model import Principal, Role
 
 from .problems import unauthorized
 
-
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 #: each ES algorithm is defined on one curve (RFC 7518 §3.4)
@@ -90,7 +89,9 @@ def load_public_key(value: str) -> Any:
             f"ASSET_JWT_PUBLIC_KEY: {source} is not a PEM public key or certificate{hint}"
         ) from None
     if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-        raise ConfigError("ASSET_JWT_PUBLIC_KEY: only RSA and EC (P-256/384/521) keys are supported")
+        raise ConfigError(
+            "ASSET_JWT_PUBLIC_KEY: only RSA and EC (P-256/384/521) keys are supported"
+        )
     return key
 
 

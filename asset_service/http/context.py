@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from quart import current_app, request
 
@@ -15,6 +15,7 @@ from asset_service.engine import AssetEngine, Principal
 from asset_service.engine.errors import InvalidInput
 
 from .auth import TokenPolicy, authenticate, require_principal
+from .metrics import HttpMetrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,7 @@ class Services:
     engine: AssetEngine
     tokens: TokenPolicy
     settings: Settings
+    metrics: HttpMetrics = field(default_factory=HttpMetrics)
 
 
 def services() -> Services:

@@ -32,7 +32,8 @@ def verify(
     if number is None or deadline is None:
         raise HTTPProblem(403, "Forbidden", "the link is incomplete")
     expected = sign(key, asset_id, number, deadline)
-    if not hmac.compare_digest(expected, signature):
+    # as bytes: compare_digest refuses str with non-ASCII characters (a TypeError, so a 500)
+    if not hmac.compare_digest(expected.encode(), signature.encode(errors="replace")):
         raise HTTPProblem(403, "Forbidden", "the link's signature is not valid")
     if deadline < time.time():
         raise HTTPProblem(403, "Forbidden", "the link has expired")

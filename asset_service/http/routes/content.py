@@ -25,6 +25,7 @@ from ..context import (
     positive_int,
     services,
 )
+from ..metrics import HttpMetrics
 from ..problems import problem_response, unauthorized
 from ..ranges import ByteRange, RangeNotSatisfiable, parse_range
 from ..responses import json_response
@@ -62,11 +63,12 @@ async def download(asset_id: str) -> Response:
     if principal is None:
         # Anonymous downloads are for public assets only; anything else needs a token.
         try:
-            asset, version = await engine.content(None, asset_id, version_number)
+            asset, version = await engine.content(None, asset_id, version_number, public=True)
         except NotFound:
             raise unauthorized("this needs 'Authorization: Bearer <token>'") from None
     else:
-        asset, version = await engine.content(principal, asset_id, version_number)
+        # A public asset's content is public for callers of every customer too.
+        asset, version = await engine.content(principal, asset_id, version_number, public=True)
     return serve_content(engine, asset, version, inline=flag("inline"))
 
 
@@ -148,7 +150,11 @@ def serve_content(engine: AssetEngine, asset: Asset, version: Version, *, inline
         offset, length = byte_range.start, byte_range.length
         headers["Content-Range"] = byte_range.content_range(size)
 
-    body: Any = b"" if request.method == "HEAD" else _stream(engine, asset, version, offset, length)
+    body: Any = (
+        b""
+        if request.method == "HEAD"
+        else _stream(engine, asset, version, offset, length, services().metrics)
+    )
     response = Response(body, status=status, content_type=version.mime_type)
     for name, value in headers.items():
         response.headers[name] = value
@@ -158,11 +164,17 @@ def serve_content(engine: AssetEngine, asset: Asset, version: Version, *, inline
 
 
 async def _stream(
-    engine: AssetEngine, asset: Asset, version: Version, offset: int, length: int
+    engine: AssetEngine,
+    asset: Asset,
+    version: Version,
+    offset: int,
+    length: int,
+    metrics: HttpMetrics,
 ) -> AsyncIterator[bytes]:
     # Given its values as arguments: this runs after the view has returned.
     async for chunk in engine.read(asset, version, offset, length):
         yield chunk
+        metrics.download_bytes += len(chunk)  # counted once handed on, not when read
 
 
 def content_disposition(filename: str, *, inline: bool) -> str:

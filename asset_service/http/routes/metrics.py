@@ -1,0 +1,32 @@
+"""``/metrics`` for Prometheus. Open by default: it holds no customer's data (no ids, no
+customers, routes as URL rules), like ``/healthz`` it is for whoever can reach the listening
+address. With ``ASSET_METRICS_TOKEN`` set it needs ``Authorization: Bearer <that token>``
+(Prometheus: ``authorization: {credentials: …}`` in the scrape config) — not a JWT, so a
+scraper needs no user identity and no customer."""
+
+from __future__ import annotations
+
+import hmac
+
+from quart import Blueprint, Response, request
+
+from ..context import services
+from ..metrics import CONTENT_TYPE, render
+from ..problems import unauthorized
+
+blueprint = Blueprint("metrics", __name__)
+
+
+@blueprint.get("/metrics")
+async def metrics() -> Response:
+    svc = services()
+    expected = svc.settings.metrics_token
+    if expected:
+        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), expected.encode()
+        ):
+            raise unauthorized("/metrics needs 'Authorization: Bearer <ASSET_METRICS_TOKEN>'")
+    response = Response(render(svc.metrics, svc.engine), status=200, content_type=CONTENT_TYPE)
+    response.headers["Cache-Control"] = "no-store"
+    return response
