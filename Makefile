@@ -7,11 +7,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+QUICK ?=
 FUZZ_EXAMPLES ?= 1000
 FUZZ_SECONDS ?= 420
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 
 .DEFAULT_GOAL := help
 
@@ -63,10 +65,13 @@ test: $(STAMP) media-tools ## ruff check, ruff format --check, then pytest (opti
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 # --- servers the tests need -------------------------------------------------------------
-# Later issues start them here, before pytest (e.g. moto_server on a free 127.0.0.1 port,
-# exported as ASSET_TEST_S3_URL), and stop them afterwards whatever pytest's outcome.
+# moto_server (S3) and nx-27017 (MongoDB wire protocol) are started by session fixtures of
+# pytest on free 127.0.0.1 ports when first needed and stopped at the end of the session,
+# whatever its outcome (tests/backends.py); ASSET_TEST_MOTO_URL / ASSET_TEST_NX_URL name
+# already running ones instead. ASSET_TEST_S3_URL / ASSET_TEST_MONGO_URL add runs against a
+# real MinIO / MongoDB. The HTTP suite runs on the filesystem store and on S3 (moto).
 # ------------------------------------------------------------------------------------------
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --api-blob-stores=file,s3 $(PYTEST_ARGS)
 
 # The same schema-driven fuzzing as in `make test` (tests/api/test_fuzz.py), with far more
 # examples per operation; FUZZ_SECONDS bounds the fuzzing time of the whole run (with the setup
@@ -83,8 +88,17 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP) ## upload/download a 2 GiB file, report server RSS (BENCH_ARGS=--quick: 256 MiB)
-	$(BIN)/python bench/upload_memory.py $(BENCH_ARGS)
+# The benchmark's references (FastAPI, uvicorn): re-installed only when pyproject.toml changes.
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+# bench/run.py: the service next to nginx (installed with apt-get when missing and root) and
+# FastAPI + uvicorn on 127.0.0.1, every figure the median of 5 runs (QUICK=1: 3 runs, smaller
+# files, under two minutes); prints ratios against the targets, writes bench/results/*.json and,
+# on a full run, the results block of BENCHMARKS.md. Not part of `make test`.
+bench: $(STAMP) $(BENCH_STAMP) media-tools ## benchmarks vs nginx and FastAPI (QUICK=1: <2 min; BENCH_ARGS=...)
+	$(BIN)/python -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 clean: ## remove caches and build artefacts (keeps .venv and ./data)
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

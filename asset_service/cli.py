@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"asset-service: configuration error: {error}", file=sys.stderr)
         return 2
     except ConnectionError as error:
-        print(f"asset-service: backend unreachable: {error}", file=sys.stderr)
+        print(f"asset-service: backend unavailable: {error}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         return 130

@@ -45,6 +45,10 @@ class Settings:
     url_signing_key: str = ""
     #: if set, ``/metrics`` needs ``Authorization: Bearer <this>``; otherwise it is open
     metrics_token: str = ""
+    #: e.g. ``/_asset_blobs/``: a download from the filesystem store is answered, once
+    #: authorised, with ``X-Accel-Redirect: <prefix><bucket>/<key>`` and no body, for a front
+    #: nginx whose internal location maps the prefix to the blob root (README, BENCHMARKS.md)
+    accel_redirect_prefix: str = ""
     max_upload_bytes: int = 5 * GiB
     max_versions: int = 10
     temp_ttl: float = 3600.0
@@ -52,6 +56,10 @@ class Settings:
     cleanup_interval: float = 600.0
     #: seconds a request body may stall between two chunks before the upload is abandoned
     upload_idle_timeout: float = 60.0
+    #: seconds a resumable (tus) upload lives after its last bytes before it expires
+    upload_session_ttl: float = 86400.0
+    #: origins browsers may call the API from (CORS): comma-separated, or ``*`` for any
+    cors_origins: tuple[str, ...] = ()
     #: seconds in-flight requests get to finish after SIGTERM/SIGINT
     graceful_timeout: float = 30.0
     plugins_config: Path = Path("plugins.toml")
@@ -78,6 +86,7 @@ class Settings:
             trash_retention=self.trash_retention,
             cleanup_interval=self.cleanup_interval,
             scheduled_cleanup=scheduled_cleanup,
+            upload_session_ttl=self.upload_session_ttl,
         )
 
 

@@ -28,7 +28,12 @@ def blob_store_from_url(url: str) -> BlobStore:
     if scheme == "file":
         return FilesystemBlobStore(_local_path(url, "file"))
     if scheme in ("s3", "minio"):
-        raise ConfigError("the S3/MinIO blob store is not built yet (see the issues)")
+        from .engine.adapters.s3 import MinioBlobStore
+
+        try:
+            return MinioBlobStore.from_url(url)
+        except ValueError as error:
+            raise ConfigError(f"ASSET_BLOB_STORE: {error}") from None
     raise ConfigError(f"ASSET_BLOB_STORE: unknown scheme {scheme!r} (file:// or s3://)")
 
 
@@ -37,7 +42,12 @@ def catalog_from_url(url: str) -> Catalog:
     if scheme == "sqlite":
         return SqliteCatalog(_local_path(url, "sqlite"))
     if scheme in ("mongodb", "mongodb+srv"):
-        raise ConfigError("the MongoDB catalog is not built yet (see the issues)")
+        from .engine.adapters.mongo import MongoCatalog
+
+        try:
+            return MongoCatalog(url)
+        except ValueError as error:
+            raise ConfigError(f"ASSET_CATALOG: {error}") from None
     raise ConfigError(f"ASSET_CATALOG: unknown scheme {scheme!r} (sqlite:/// or mongodb://)")
 
 

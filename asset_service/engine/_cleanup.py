@@ -1,10 +1,11 @@
 """The cleanup actor: removes what nobody will come back for.
 
-One pass deletes (1) temp uploads idle longer than their TTL and writes a crashed process never
-finished, (2) soft-deleted assets past retention — every version's blob first, then the record,
-so a crash in between leaves at worst an orphan blob, never a record without content — and
-(3) orphan blobs no record points to. Passes run on a schedule, on demand, and from
-``asset-service cleanup --once``.
+One pass deletes (0) resumable (tus) upload sessions past their expiry, with their parts,
+(1) temp uploads idle longer than their TTL (a live resumable upload's parts excepted) and writes
+a crashed process never finished, (2) soft-deleted assets past retention — every version's blob
+first, then the record, so a crash in between leaves at worst an orphan blob, never a record
+without content — and (3) orphan blobs no record points to. Passes run on a schedule, on
+demand, and from ``asset-service cleanup --once``.
 
 Two leases in the catalog coordinate several instances. ``cleanup`` is held while a pass runs
 (short, renewed between steps, released at the end), so two passes never overlap and a crashed
@@ -26,9 +27,10 @@ from typing import Any
 import trio
 
 from ._actor import Reply, answer_with, ask
+from ._resumable import parts_prefix, session_of_part
 from .blobstore import BlobStore
 from .catalog import Catalog
-from .events import Event, EventHub
+from .events import EventHub, asset_event
 from .model import TEMP_BUCKET, Asset, AssetType, bucket_of, utc_now
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class RunCleanup:
 
 @dataclass(slots=True)
 class CleanupReport:
+    uploads_expired: int = 0
     temp_removed: int = 0
     incomplete_removed: int = 0
     purged: int = 0
@@ -74,6 +77,7 @@ class CleanupTotals:
     completed: int = 0
     skipped: int = 0
     failed: int = 0
+    uploads_expired: int = 0
     temp_removed: int = 0
     incomplete_removed: int = 0
     purged: int = 0
@@ -90,6 +94,7 @@ class CleanupTotals:
             self.skipped += 1
             return
         self.completed += 1
+        self.uploads_expired += report.uploads_expired
         self.temp_removed += report.temp_removed
         self.incomplete_removed += report.incomplete_removed
         self.purged += report.purged
@@ -116,6 +121,7 @@ class CleanupActor:
         holder: str,
         busy_uploads: Callable[[], set[str]],
         busy_assets: set[str],
+        busy_sessions: Callable[[], set[str]] = set,
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -125,6 +131,7 @@ class CleanupActor:
         self._holder = holder
         self._busy_uploads = busy_uploads
         self._busy_assets = busy_assets
+        self._busy_sessions = busy_sessions
         self.totals = CleanupTotals()
 
     async def run(
@@ -180,6 +187,8 @@ class CleanupActor:
             await trio.sleep(1)
         report = CleanupReport()
         try:
+            await self._remove_expired_uploads(report)
+            await self._keep_lease()
             await self._remove_temp(report)
             await self._keep_lease()
             await self._purge_trash(report)
@@ -204,13 +213,42 @@ class CleanupActor:
     def _age_cutoff(self, seconds: float) -> Any:
         return utc_now() - timedelta(seconds=seconds)
 
+    async def _remove_expired_uploads(self, report: CleanupReport) -> None:
+        """Resumable upload sessions past their expiry: the record first (compare-and-set, so
+        a session a request has just extended stays), then its parts."""
+        busy = self._busy_sessions()
+        skipped: set[str] = set()
+        while True:
+            batch = await self._catalog.expired_uploads(utc_now(), limit=200)
+            batch = [s for s in batch if s.upload_id not in busy and s.upload_id not in skipped]
+            if not batch:
+                return
+            for session in batch:
+                if not await self._catalog.delete_upload(session.upload_id, session.revision):
+                    skipped.add(session.upload_id)
+                    continue
+                async for blob in self._store.list(TEMP_BUCKET, parts_prefix(session.upload_id)):
+                    await self._store.delete(TEMP_BUCKET, blob.key)
+                report.uploads_expired += 1
+            await self._keep_lease()
+
     async def _remove_temp(self, report: CleanupReport) -> None:
         cutoff = self._age_cutoff(self._policy.temp_ttl)
         busy = self._busy_uploads()
+        #: whether each resumable upload met among the parts still has a session
+        sessions: dict[str, bool] = {}
         async for blob in self._store.list(TEMP_BUCKET):
-            if blob.key not in busy and blob.modified <= cutoff:
-                await self._store.delete(TEMP_BUCKET, blob.key)
-                report.temp_removed += 1
+            if blob.key in busy or blob.modified > cutoff:
+                continue
+            upload_id = session_of_part(blob.key)
+            if upload_id is not None:
+                # A live session's parts stay whatever their age: the session expires by itself.
+                if upload_id not in sessions:
+                    sessions[upload_id] = await self._catalog.get_upload(upload_id) is not None
+                if sessions[upload_id]:
+                    continue
+            await self._store.delete(TEMP_BUCKET, blob.key)
+            report.temp_removed += 1
         report.incomplete_removed += await self._store.remove_incomplete(
             TEMP_BUCKET, self._policy.temp_ttl, keep=busy
         )
@@ -229,7 +267,7 @@ class CleanupActor:
         for version in asset.versions:
             await self._store.delete(bucket, version.storage_key)
         await self._catalog.delete(asset.asset_id)
-        self._hub.publish(Event("asset.purged", asset.customer_id, {"asset_id": asset.asset_id}))
+        self._hub.publish(asset_event("asset.purged", asset))
 
     async def _remove_orphans(self, report: CleanupReport) -> None:
         # Content is promoted into place just before its record is written: the grace period

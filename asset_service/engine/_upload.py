@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 #: chunks queued between the HTTP handler and the session task (each up to ~1 MiB)
 CHUNK_QUEUE = 4
 PROGRESS_INTERVAL = 0.25
+#: how long a finished upload's progress can still be asked for, and how many are remembered
+RECENT_SECONDS = 600.0
+RECENT_MAX = 4096
 #: below this, hashing on the event loop is cheaper than a thread hop
 _HASH_INLINE_BELOW = 64 * 1024
 
@@ -57,6 +60,9 @@ class UploadSpec:
     #: the name progress is reported under — the client may choose it (``X-Upload-Id``), so
     #: it is only a label within the customer, never a storage key
     upload_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: the bytes are a resumable upload's stored parts, replayed for its commit: they were
+    #: counted and reported as they arrived, so this session reports only its outcome
+    replay: bool = False
 
 
 @dataclass(slots=True)
@@ -92,6 +98,10 @@ class UploadProgress:
     total_bytes: int | None = None
     state: str = "receiving"  # receiving | committing | committed | failed | aborted
     asset_id: str | None = None
+    #: who uploads: progress is for them and the customer's admins
+    user_id: str | None = None
+    #: why the upload failed, when it did
+    error: str | None = None
 
 
 # --- messages ---------------------------------------------------------------------------
@@ -164,7 +174,10 @@ class _Session:
         #: the temp blob's key: ours alone, whatever the client calls its upload
         self.temp_key = uuid.uuid4().hex
         self.progress = UploadProgress(
-            spec.upload_id, spec.principal.customer_id, total_bytes=spec.expected_bytes
+            spec.upload_id,
+            spec.principal.customer_id,
+            total_bytes=spec.expected_bytes,
+            user_id=spec.principal.user_id,
         )
         self.failure: AssetServiceError | None = None
         self.finished = trio.Event()
@@ -202,6 +215,8 @@ class UploadActor:
         self.sessions: dict[str, _Session] = {}
         #: by (customer_id, upload_id): what progress queries look up
         self._labels: dict[tuple[str, str], _Session] = {}
+        #: finished uploads' last progress, by label, with when to forget it
+        self._recent: dict[tuple[str, str], tuple[UploadProgress, float]] = {}
         self.totals = UploadTotals()
 
     def in_flight(self) -> set[str]:
@@ -210,8 +225,33 @@ class UploadActor:
         return set(self.sessions)
 
     def progress(self, customer_id: str, upload_id: str) -> UploadProgress | None:
+        """An upload's progress while it runs."""
         session = self._labels.get((customer_id, upload_id))
         return session.progress if session else None
+
+    def recent_progress(self, customer_id: str, upload_id: str) -> UploadProgress | None:
+        """An upload's progress while it runs, and for ``RECENT_SECONDS`` after it ended."""
+        label = (customer_id, upload_id)
+        session = self._labels.get(label)
+        if session is not None:
+            return session.progress
+        recent = self._recent.get(label)
+        if recent is None:
+            return None
+        if recent[1] < trio.current_time():
+            del self._recent[label]
+            return None
+        return recent[0]
+
+    def _remember(self, label: tuple[str, str], progress: UploadProgress) -> None:
+        self._recent.pop(label, None)
+        self._recent[label] = (progress, trio.current_time() + RECENT_SECONDS)
+        now = trio.current_time()
+        while self._recent:
+            oldest = next(iter(self._recent))
+            if len(self._recent) <= RECENT_MAX and self._recent[oldest][1] >= now:
+                break
+            del self._recent[oldest]
 
     async def run(
         self,
@@ -302,11 +342,15 @@ class UploadActor:
         self._count(session.progress)
         if committed:
             session.progress.asset_id = getattr(result.value, "asset_id", None)
+        elif session.failure is not None:
+            session.progress.error = session.failure.reason
         self._publish_progress(session, force=True)
         if committed and spec.target_asset_id is None:
             self._hub.publish(asset_event("asset.created", result.value))
         self.sessions.pop(session.temp_key, None)
-        self._labels.pop((spec.principal.customer_id, spec.upload_id), None)
+        label = (spec.principal.customer_id, spec.upload_id)
+        self._labels.pop(label, None)
+        self._remember(label, session.progress)
         session.finished.set()
         if commit is not None:
             answer(commit.reply, result or outcome.Error(session.failure_or_stopped()))
@@ -323,7 +367,8 @@ class UploadActor:
     async def _receive(self, session: _Session, writer: Any, data: bytes) -> None:
         progress = session.progress
         progress.received_bytes += len(data)
-        self.totals.received_bytes += len(data)
+        if not session.spec.replay:
+            self.totals.received_bytes += len(data)
         if progress.received_bytes > session.spec.max_bytes:
             raise PayloadTooLarge(f"the upload is larger than {session.spec.max_bytes} bytes")
         if len(session.head) < SNIFF_BYTES:
@@ -337,6 +382,8 @@ class UploadActor:
         self._publish_progress(session)
 
     def _publish_progress(self, session: _Session, *, force: bool = False) -> None:
+        if session.spec.replay and session.progress.state in ("receiving", "committing"):
+            return  # the resumable upload reported these as its bytes arrived
         now = trio.current_time()
         if not force and now - session.last_progress < PROGRESS_INTERVAL:
             return
@@ -353,6 +400,7 @@ class UploadActor:
                     "state": progress.state,
                     "asset_id": progress.asset_id,
                 },
+                owner=progress.user_id,
             )
         )
 

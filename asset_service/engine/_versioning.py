@@ -1,11 +1,20 @@
 """The versioning actor: serialises every change to an asset's versions — a new version, the
 restore of an older one, pruning past the retention limit — so that within one engine version
-numbers never repeat or skip. Across engines (several service instances) the catalog's
-compare-and-set on ``revision`` decides, and the loser retries with the next number."""
+numbers never repeat or skip.
+
+Across engines (several service instances) a version number is reserved in the catalog before
+its blob is placed: the reservation is a lease named ``versions:{asset_id}``, so only its holder
+picks the next number and writes ``{customer}/{asset}/v{n}``, and the compare-and-set on
+``revision`` then publishes the version (retrying with the same number when only the record's
+metadata changed meanwhile). Without the reservation two instances would pick the same number,
+and the loser of the compare-and-set would already have overwritten the winner's blob. A
+reservation outlives a crashed instance for ``RESERVATION_TTL``; the blob it may have placed is
+unreferenced, and the cleanup's orphan sweep removes it (or the next holder overwrites it)."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +27,7 @@ from ._upload import StagedContent
 from .blobstore import BlobStore
 from .catalog import Catalog
 from .errors import Conflict, NotFound, UnsupportedContent
-from .events import Event, EventHub
+from .events import EventHub, asset_event
 from .model import (
     TEMP_BUCKET,
     Asset,
@@ -33,6 +42,19 @@ from .model import (
 logger = logging.getLogger(__name__)
 
 CAS_ATTEMPTS = 8
+#: how long a version reservation outlives an instance that crashed while holding it; longer
+#: than placing one blob (a server-side copy of the largest upload) can take
+RESERVATION_TTL = 300.0
+#: how long a change waits for another instance's reservation of the same asset
+RESERVATION_WAIT = 30.0
+
+
+def reservation_name(asset_id: str) -> str:
+    return f"versions:{asset_id}"
+
+
+class ReservationLost(Conflict):
+    """Another instance took this asset's version reservation (ours had run out)."""
 
 
 @dataclass(slots=True)
@@ -67,6 +89,8 @@ class VersioningActor:
         self._asset_types = asset_types
         self._max_versions = max_versions
         self._busy_assets = busy_assets
+        #: who holds this engine's version reservations
+        self._holder = f"versioning-{uuid.uuid4().hex}"
 
     async def run(
         self,
@@ -149,49 +173,76 @@ class VersioningActor:
         *,
         copy: bool = False,
     ) -> Asset:
-        """Place the content at the next version's key and compare-and-set the record; on a
-        lost race, move it to the next free number and try again."""
+        """Reserve the asset's next version number, place the content at its key, then
+        compare-and-set the record (again with the same number if only metadata changed)."""
         self._busy_assets.add(asset_id)
-        placed: tuple[str, str] | None = None
-        committed = False
         try:
-            for _ in range(CAS_ATTEMPTS):
-                asset = policy.check_writable(principal, await self._catalog.get(asset_id))
-                await check(asset)
-                bucket = bucket_of(asset, self._asset_types())
-                number = max([asset.current_version, *(v.version for v in asset.versions)]) + 1
-                key = storage_key(asset.customer_id, asset.asset_id, number)
-                if placed != (bucket, key):
-                    if placed is not None:
-                        await self._store.move(*placed, bucket, key)
-                    elif copy:
-                        await self._store.copy(*source, bucket, key)
-                    else:
-                        await self._store.move(*source, bucket, key)
-                    placed = (bucket, key)
-                version = version_from(number, key)
-                expected = asset.revision
-                pruned = self._apply(asset, version)
-                if await self._catalog.replace(asset, expected):
-                    committed = True
-                    break
-            else:
-                raise Conflict("the asset changed too often while adding a version; try again")
-        finally:
-            if placed is not None and not committed:
+            await self._reserve(asset_id)
+            placed: tuple[str, str] | None = None
+            committed = lost = False
+            try:
+                for _ in range(CAS_ATTEMPTS):
+                    asset = policy.check_writable(principal, await self._catalog.get(asset_id))
+                    await check(asset)
+                    bucket = bucket_of(asset, self._asset_types())
+                    number = max([asset.current_version, *(v.version for v in asset.versions)]) + 1
+                    key = storage_key(asset.customer_id, asset.asset_id, number)
+                    if placed is None:
+                        await self._renew(asset_id)
+                        if copy:
+                            await self._store.copy(*source, bucket, key)
+                        else:
+                            await self._store.move(*source, bucket, key)
+                        placed = (bucket, key)
+                    elif placed != (bucket, key):
+                        # Versions appeared that we did not add while we held the reservation:
+                        # ``placed`` is someone else's key now. Leave it alone.
+                        raise ReservationLost(
+                            "another instance added a version meanwhile; try again"
+                        )
+                    version = version_from(number, key)
+                    expected = asset.revision
+                    pruned = self._apply(asset, version)
+                    await self._renew(asset_id)
+                    if await self._catalog.replace(asset, expected):
+                        committed = True
+                        break
+                else:
+                    raise Conflict("the asset changed too often while adding a version; try again")
+            except ReservationLost:
+                lost = True
+                raise
+            finally:
                 with trio.move_on_after(30, shield=True):
-                    await self._store.delete(*placed)
+                    if placed is not None and not committed and not lost:
+                        await self._store.delete(*placed)
+                    await self._catalog.release_lease(reservation_name(asset_id), self._holder)
+        finally:
             self._busy_assets.discard(asset_id)
         for old in pruned:
             await self._store.delete(bucket, old.storage_key)
-        self._hub.publish(
-            Event(
-                "version.created",
-                asset.customer_id,
-                {"asset_id": asset.asset_id, "version": version.version},
-            )
-        )
+        self._hub.publish(asset_event("version.created", asset, version=version.version))
         return asset
+
+    async def _reserve(self, asset_id: str) -> None:
+        """Take the asset's version reservation, waiting (bounded) while another instance
+        holds it."""
+        delay = 0.01
+        with trio.move_on_after(RESERVATION_WAIT):
+            while not await self._catalog.acquire_lease(
+                reservation_name(asset_id), self._holder, RESERVATION_TTL
+            ):
+                await trio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+            return
+        raise Conflict("another instance is changing this asset's versions; try again")
+
+    async def _renew(self, asset_id: str) -> None:
+        """Extend the reservation before each step that relies on it."""
+        if not await self._catalog.acquire_lease(
+            reservation_name(asset_id), self._holder, RESERVATION_TTL
+        ):
+            raise ReservationLost("this asset's version reservation ran out; try again")
 
     def _apply(self, asset: Asset, version: Version) -> list[Version]:
         """Make ``version`` current; returns the versions pruned past the retention limit."""

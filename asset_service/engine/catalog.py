@@ -2,7 +2,8 @@
 
 Records are ``model.Asset``; adapters store ``Asset.to_document()`` and give back
 ``Asset.from_document()``. Cross-instance invariants live here, not in memory (DESIGN §10):
-writes are compare-and-set on ``revision``, and the cleanup lease is a catalog record.
+writes are compare-and-set on ``revision``, the cleanup lease is a catalog record, and so is every
+resumable (tus) upload session, so that any instance can continue one.
 
 Adapters: ``adapters.sqlite.SqliteCatalog`` (embedded default); the MongoDB adapter joins the
 same contract suite (``tests/engine/test_catalog_contract.py``).
@@ -14,7 +15,7 @@ import abc
 from dataclasses import dataclass
 from datetime import datetime
 
-from .model import Asset
+from .model import Asset, UploadSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,3 +158,30 @@ class Catalog(abc.ABC):
     @abc.abstractmethod
     async def release_lease(self, name: str, holder: str) -> None:
         """Give the lease back if ``holder`` holds it."""
+
+    # --- resumable upload sessions -----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def insert_upload(self, session: UploadSession) -> None:
+        """Store a new upload session. Raises ``KeyError`` if ``upload_id`` already exists."""
+
+    @abc.abstractmethod
+    async def get_upload(self, upload_id: str) -> UploadSession | None:
+        """The session, or ``None``. Tenancy is the caller's business."""
+
+    @abc.abstractmethod
+    async def replace_upload(self, session: UploadSession, expected_revision: int) -> bool:
+        """Compare-and-set: store ``session`` only if the stored one is still at
+        ``expected_revision`` (so of two instances appending at the same offset, one wins).
+        Returns ``False`` and stores nothing otherwise, or if there is no such session. The
+        caller bumps ``session.revision``."""
+
+    @abc.abstractmethod
+    async def delete_upload(self, upload_id: str, expected_revision: int | None = None) -> bool:
+        """Remove a session for good — only if still at ``expected_revision`` when one is
+        given. Returns whether a session was removed."""
+
+    @abc.abstractmethod
+    async def expired_uploads(self, cutoff: datetime, limit: int = 200) -> list[UploadSession]:
+        """Sessions whose ``expires_at`` is at or before ``cutoff``, soonest first, across all
+        customers (for the cleanup actor)."""

@@ -21,6 +21,7 @@ import trio
 from . import policy
 from ._actor import ask
 from ._cleanup import CleanupActor, CleanupPolicy, CleanupReport, CleanupTotals, RunCleanup
+from ._resumable import Checksum, NewUpload, ResumableUploads
 from ._upload import (
     BeginUpload,
     StagedContent,
@@ -51,6 +52,7 @@ from .model import (
     Metadata,
     Principal,
     Storage,
+    UploadSession,
     Version,
     bucket_of,
     new_asset_id,
@@ -73,6 +75,8 @@ class EngineConfig:
     cleanup_interval: float = 600.0
     #: run the cleanup schedule in this engine (the CLI's one-shot pass does not)
     scheduled_cleanup: bool = True
+    #: seconds a resumable (tus) upload lives without receiving bytes
+    upload_session_ttl: float = 86400.0
 
 
 class AssetEngine:
@@ -92,6 +96,15 @@ class AssetEngine:
         self.instance_id = uuid.uuid4().hex
         self._busy_assets: set[str] = set()
         self._uploads = UploadActor(store, inspector, self.hub, self._promote)
+        self._resumable = ResumableUploads(
+            store,
+            catalog,
+            self.hub,
+            self.begin_upload,
+            self._uploads.totals,
+            ttl=config.upload_session_ttl,
+            max_bytes=config.max_upload_bytes,
+        )
         self._versioning = VersioningActor(
             store, catalog, self.hub, self.asset_types, config.max_versions, self._busy_assets
         )
@@ -102,8 +115,9 @@ class AssetEngine:
             self.asset_types,
             CleanupPolicy(config.temp_ttl, config.trash_retention, config.cleanup_interval),
             self.instance_id,
-            self._uploads.in_flight,
+            lambda: self._uploads.in_flight() | self._resumable.busy_keys(),
             self._busy_assets,
+            self._resumable.busy_sessions,
         )
         self._upload_mailbox: trio.MemorySendChannel[Any] | None = None
         self._versioning_mailbox: trio.MemorySendChannel[Any] | None = None
@@ -120,6 +134,7 @@ class AssetEngine:
         cleanup_send, cleanup_receive = trio.open_memory_channel[Any](MAILBOX_SIZE)
         async with trio.open_nursery() as nursery:
             await nursery.start(self._uploads.run, upload_receive)
+            await nursery.start(self._resumable.run)
             await nursery.start(self._versioning.run, version_receive)
             await nursery.start(self._cleanup.run, cleanup_receive)
             if self.config.scheduled_cleanup:
@@ -149,6 +164,69 @@ class AssetEngine:
 
     def upload_progress(self, customer_id: str, upload_id: str) -> UploadProgress | None:
         return self._uploads.progress(customer_id, upload_id)
+
+    async def progress(self, principal: Principal, upload_id: str) -> UploadProgress:
+        """A resumable upload's progress, or that of a multipart upload sent with this id
+        (while it runs and for a while after) — for its uploader and the customer's admins."""
+        try:
+            session = await self._resumable.get(principal, upload_id)
+        except NotFound:
+            session = None
+        if session is not None:
+            return UploadProgress(
+                upload_id,
+                session.customer_id,
+                received_bytes=session.offset,
+                total_bytes=session.length,
+                state=session.state.value,
+                asset_id=session.asset_id,
+                user_id=session.user_id,
+                error=session.error["reason"] if session.error else None,
+            )
+        found = self._uploads.recent_progress(principal.customer_id, upload_id)
+        if found is None or (found.user_id != principal.user_id and not policy.is_admin(principal)):
+            raise NotFound("no such upload")
+        return found
+
+    # --- resumable (tus) uploads ---------------------------------------------------------
+
+    async def create_upload_session(self, new: NewUpload) -> UploadSession:
+        return await self._resumable.create(new)
+
+    async def upload_session(self, principal: Principal, upload_id: str) -> UploadSession:
+        """``NotFound`` unless the caller started it or is an admin; ``Gone`` once terminated
+        or expired."""
+        return await self._resumable.get(principal, upload_id)
+
+    async def append_upload(
+        self,
+        principal: Principal,
+        upload_id: str,
+        offset: int,
+        body: AsyncIterator[bytes],
+        *,
+        length: int | None = None,
+        content_length: int | None = None,
+        checksum: Checksum | None = None,
+    ) -> tuple[UploadSession, Asset | None]:
+        """Add bytes at ``offset``; the request that completes the upload returns once it is
+        committed, with the asset (see ``engine._resumable``)."""
+        return await self._resumable.append(
+            principal,
+            upload_id,
+            offset,
+            body,
+            length=length,
+            content_length=content_length,
+            checksum=checksum,
+        )
+
+    async def terminate_upload(self, principal: Principal, upload_id: str) -> None:
+        await self._resumable.terminate(principal, upload_id)
+
+    async def discard_upload(self, upload_id: str) -> None:
+        """Remove a session without a trace (its creation request failed)."""
+        await self._resumable.discard(upload_id)
 
     async def _promote(
         self, spec: UploadSpec, staged: StagedContent, fields: NewAssetFields | None

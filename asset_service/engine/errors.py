@@ -52,3 +52,21 @@ class Conflict(AssetServiceError):
 
 class EngineStopped(AssetServiceError):
     title = "Service shutting down"
+
+
+class OffsetMismatch(Conflict):
+    """A resumable upload's bytes were sent for an offset it is not at."""
+
+    title = "Offset mismatch"
+
+
+class Gone(AssetServiceError):
+    """A resumable upload that was terminated, expired, or whose content was refused."""
+
+    title = "Gone"
+
+
+class ChecksumMismatch(AssetServiceError):
+    """The bytes of a request do not match the checksum it announced (they are discarded)."""
+
+    title = "Checksum mismatch"

@@ -14,7 +14,8 @@ from typing import Any
 
 import trio
 
-from .model import utc_now
+from . import policy
+from .model import Principal, Visibility, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -28,15 +29,27 @@ class Event:
     customer_id: str
     data: dict[str, Any]
     at: str = field(default_factory=lambda: utc_now().isoformat())
+    #: when set, only this user and the customer's admins (and services) are told: the events
+    #: of a private asset, an upload's progress
+    owner: str | None = None
 
 
-def asset_event(name: str, asset: Any) -> Event:
-    """An ``asset.*`` event about ``asset`` (a ``model.Asset``)."""
+def asset_event(name: str, asset: Any, **data: Any) -> Event:
+    """An ``asset.*`` (or ``version.created``) event about ``asset`` (a ``model.Asset``)."""
     return Event(
         name,
         asset.customer_id,
-        {"asset_id": asset.asset_id, "type": asset.type, "revision": asset.revision},
+        {"asset_id": asset.asset_id, "type": asset.type, "revision": asset.revision, **data},
+        owner=asset.user_id if asset.visibility == Visibility.PRIVATE else None,
     )
+
+
+def visible_to(event: Event, principal: Principal) -> bool:
+    """Whether a subscriber acting as ``principal`` may be told of ``event``: its customer's
+    events only, and an owned event only if it is the owner's or an admin's."""
+    if event.customer_id != principal.customer_id:
+        return False
+    return event.owner is None or event.owner == principal.user_id or policy.is_admin(principal)
 
 
 class EventHub:

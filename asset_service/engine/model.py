@@ -272,3 +272,104 @@ class Principal:
 
     def has(self, role: Role) -> bool:
         return role in self.roles
+
+
+# --- resumable upload sessions (tus) ---------------------------------------------------------
+
+
+class UploadState(enum.StrEnum):
+    RECEIVING = "receiving"  # takes bytes at its offset
+    COMMITTING = "committing"  # complete; an instance is committing it (until commit_until)
+    COMMITTED = "committed"  # an asset now: asset_id
+    FAILED = "failed"  # the content was refused (error); its bytes are gone
+    TERMINATED = "terminated"  # ended by its client; only a tombstone is left
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPart:
+    """One stored stretch of a resumable upload: ``size`` bytes in the temp bucket, in a blob
+    named by ``nonce`` (see ``engine._resumable.part_key``)."""
+
+    size: int
+    nonce: str
+
+
+@dataclass(slots=True)
+class UploadSession:
+    """A resumable (tus) upload, as the catalog keeps it so that any instance can continue it.
+    Every change is a compare-and-set on ``revision``."""
+
+    upload_id: str
+    customer_id: str
+    user_id: str
+    #: the roles the creator had: the commit acts as the creator
+    roles: tuple[str, ...]
+    #: total bytes; ``None`` until a client that deferred it names it
+    length: int | None
+    created_at: datetime
+    expires_at: datetime
+    offset: int = 0
+    state: UploadState = UploadState.RECEIVING
+    parts: list[UploadPart] = field(default_factory=list)
+    #: the ``Upload-Metadata`` header as the client sent it (answered back by ``HEAD``)
+    metadata: str = ""
+    filename: str = ""
+    #: the asset fields the metadata gave (``fields.NewAssetFields``, as a document)
+    fields: dict[str, Any] = field(default_factory=dict)
+    declared_type: str | None = None
+    asset_id: str | None = None
+    #: why the content was refused: ``{"kind": error class name, "reason": …}``
+    error: dict[str, str] | None = None
+    commit_until: datetime | None = None
+    revision: int = 1
+
+    @property
+    def principal(self) -> Principal:
+        known = {role.value for role in Role}
+        roles = frozenset(Role(role) for role in self.roles if role in known)
+        return Principal(self.user_id, self.customer_id, roles)
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "upload_id": self.upload_id,
+            "customer_id": self.customer_id,
+            "user_id": self.user_id,
+            "roles": list(self.roles),
+            "length": self.length,
+            "offset": self.offset,
+            "state": self.state.value,
+            "parts": [[part.size, part.nonce] for part in self.parts],
+            "metadata": self.metadata,
+            "filename": self.filename,
+            "fields": dict(self.fields),
+            "declared_type": self.declared_type,
+            "asset_id": self.asset_id,
+            "error": dict(self.error) if self.error else None,
+            "created_at": format_time(self.created_at),
+            "expires_at": format_time(self.expires_at),
+            "commit_until": format_time(self.commit_until),
+            "revision": self.revision,
+        }
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> UploadSession:
+        return cls(
+            upload_id=doc["upload_id"],
+            customer_id=doc["customer_id"],
+            user_id=doc["user_id"],
+            roles=tuple(doc.get("roles") or ()),
+            length=None if doc.get("length") is None else int(doc["length"]),
+            offset=int(doc.get("offset") or 0),
+            state=UploadState(doc.get("state") or UploadState.RECEIVING),
+            parts=[UploadPart(int(size), str(nonce)) for size, nonce in doc.get("parts") or []],
+            metadata=doc.get("metadata") or "",
+            filename=doc.get("filename") or "",
+            fields=dict(doc.get("fields") or {}),
+            declared_type=doc.get("declared_type"),
+            asset_id=doc.get("asset_id"),
+            error=dict(doc["error"]) if doc.get("error") else None,
+            created_at=parse_time(doc["created_at"]) or utc_now(),
+            expires_at=parse_time(doc["expires_at"]) or utc_now(),
+            commit_until=parse_time(doc.get("commit_until")),
+            revision=int(doc.get("revision") or 1),
+        )

@@ -241,12 +241,18 @@ def authenticate(request: Request, policy: TokenPolicy) -> Principal | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("expected 'Authorization: Bearer <token>'")
-    principal = verify_token(policy, token.strip())
+    return principal_of(policy, token.strip(), request.headers.get("X-Customer-Id"))
+
+
+def principal_of(policy: TokenPolicy, token: str, on_behalf_of: str | None) -> Principal:
+    """The caller a token names; a ``service`` token acts for the customer ``on_behalf_of``
+    names (``X-Customer-Id``)."""
+    principal = verify_token(policy, token)
     if principal.has(Role.SERVICE):
-        on_behalf_of = (request.headers.get("X-Customer-Id") or "").strip()
-        if not on_behalf_of:
+        customer = (on_behalf_of or "").strip()
+        if not customer:
             raise InvalidInput("a service token must name its customer in X-Customer-Id")
-        principal = Principal(principal.user_id, on_behalf_of, principal.roles)
+        principal = Principal(principal.user_id, customer, principal.roles)
     return principal
 
 

@@ -251,10 +251,11 @@ def render(metrics: HttpMetrics, engine: AssetEngine) -> str:
     out.family(
         "asset_cleanup_removed_total",
         "counter",
-        "What completed cleanup passes removed, by kind: temp (abandoned temporary uploads), "
-        "incomplete (unfinished writes), purged (soft-deleted assets past retention), orphans "
-        "(blobs no record points to).",
+        "What completed cleanup passes removed, by kind: upload_sessions (expired resumable "
+        "uploads), temp (abandoned temporary uploads), incomplete (unfinished writes), purged "
+        "(soft-deleted assets past retention), orphans (blobs no record points to).",
         (
+            ("", {"kind": "upload_sessions"}, cleanup.uploads_expired),
             ("", {"kind": "temp"}, cleanup.temp_removed),
             ("", {"kind": "incomplete"}, cleanup.incomplete_removed),
             ("", {"kind": "purged"}, cleanup.purged),

@@ -18,6 +18,7 @@ from . import signing
 from .multipart import MAX_FIELD_BYTES
 from .query import DEFAULT_LIMIT, MAX_LIMIT
 from .routes.library import MAX_MOVE
+from .uploads import UPLOAD_FIELDS as _UPLOAD_FIELDS
 
 PROBLEM_JSON = "application/problem+json"
 JSON = "application/json"
@@ -296,6 +297,25 @@ def _schemas(asset_types: list[str]) -> dict[str, Schema]:
                 },
             },
         },
+        "UploadProgress": {
+            "type": "object",
+            "required": ["upload_id", "received_bytes", "total_bytes", "state", "asset_id"],
+            "properties": {
+                "upload_id": {"type": "string"},
+                "received_bytes": {"type": "integer", "minimum": 0},
+                "total_bytes": nullable(
+                    {"type": "integer", "minimum": 0, "description": "null while unknown"}
+                ),
+                "state": {
+                    "type": "string",
+                    "enum": ["receiving", "committing", "committed", "failed", "aborted"],
+                },
+                "asset_id": nullable(
+                    {"type": "string", "format": "uuid", "description": "once committed"}
+                ),
+                "error": {"type": "string", "description": "why it failed, when it did"},
+            },
+        },
         "Health": {
             "type": "object",
             "required": ["status"],
@@ -427,6 +447,21 @@ def _parameters(asset_types: list[str]) -> dict[str, Schema]:
             "required": True,
             "schema": {"type": "string", "format": "uuid"},
         },
+        "UploadId": {
+            "name": "upload_id",
+            "in": "path",
+            "required": True,
+            "description": "a resumable upload's id (the last segment of its URL), or the "
+            "`X-Upload-Id` a multipart upload was sent with",
+            "schema": {"type": "string"},
+        },
+        "TusResumable": {
+            "name": "Tus-Resumable",
+            "in": "header",
+            "required": True,
+            "description": "the tus version the client speaks (else 412)",
+            "schema": {"type": "string", "const": "1.0.0"},
+        },
         "AssetType": {
             "name": "asset_type",
             "in": "path",
@@ -526,12 +561,25 @@ _PROBLEMS = {
     "403": ("Forbidden", "The caller's role may not do this"),
     "404": ("NotFound", "No such asset (or one the caller may not see), type or version"),
     "408": ("RequestTimeout", "The request body stalled"),
-    "409": ("Conflict", "The asset changed too often meanwhile; try again"),
-    "412": ("PreconditionFailed", "`If-Match` names a revision that is no longer current"),
+    "409": (
+        "Conflict",
+        "A conflicting change: the asset changed too often meanwhile (try again), or an upload "
+        "is not at the `Upload-Offset` sent, or is complete",
+    ),
+    "410": ("Gone", "The upload was terminated, has expired, or its content was refused"),
+    "412": (
+        "PreconditionFailed",
+        "`If-Match` names a revision that is no longer current; for tus requests, no "
+        "`Tus-Resumable: 1.0.0` (the answer's `Tus-Version` names the version spoken)",
+    ),
     "413": ("PayloadTooLarge", "The body is larger than the service accepts"),
     "415": ("UnsupportedMediaType", "The body or its bytes are of a type not accepted here"),
     "416": ("RangeNotSatisfiable", "The `Range` lies outside the content"),
     "422": ("UnprocessableContent", "The bytes are of a known type but broken or dangerous"),
+    "460": (
+        "ChecksumMismatch",
+        "The bytes do not match their `Upload-Checksum` (tus); they were discarded",
+    ),
     "503": ("ServiceUnavailable", "The service is shutting down"),
 }
 
@@ -1017,6 +1065,7 @@ def _paths() -> dict[str, Schema]:
                 parameters=asset_id,
             )
         },
+        **_upload_paths(),
         "/api/audio-library/stats": {
             "get": _op(
                 "Audio library",
@@ -1031,12 +1080,178 @@ def _paths() -> dict[str, Schema]:
     }
 
 
+def _tus_header(description: str, of: Schema | None = None) -> Schema:
+    return {"schema": of or {"type": "string"}, "description": description}
+
+
+_UPLOAD_OFFSET = {
+    "Upload-Offset": _tus_header("bytes received so far", {"type": "integer", "minimum": 0})
+}
+_UPLOAD_EXPIRES = {
+    "Upload-Expires": _tus_header("when an unfinished upload expires (an HTTP date)")
+}
+_ASSET_ID = {"Asset-Id": _tus_header("the new asset's id, once the upload is committed")}
+_TUS_RESUMABLE = {"Tus-Resumable": _tus_header("`1.0.0`", {"type": "string", "const": "1.0.0"})}
+
+
+def _upload_paths() -> dict[str, Schema]:
+    upload_id = ["UploadId"]
+    tus = [ref("parameters", "TusResumable")]
+    offset_stream = {
+        "required": False,
+        "content": {
+            "application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}
+        },
+    }
+    metadata_keys = ", ".join(f"`{key}`" for key in ("filename", "filetype", *_UPLOAD_FIELDS))
+    return {
+        "/api/uploads/": {
+            "post": _op(
+                "Uploads",
+                "createUpload",
+                "Start a resumable upload (tus creation)",
+                {
+                    "201": {
+                        "description": "created; with a body (creation-with-upload), the "
+                        "bytes received, and the asset if they were all of it",
+                        "headers": {
+                            "Location": {
+                                "schema": {"type": "string"},
+                                "description": "the upload's URL",
+                                "required": True,
+                            },
+                            **_UPLOAD_OFFSET,
+                            **_UPLOAD_EXPIRES,
+                            **_ASSET_ID,
+                            **_TUS_RESUMABLE,
+                        },
+                    }
+                },
+                "400 401 403 408 409 412 413 415 422 460 503",
+                description="tus 1.0.0 (core, creation, creation-with-upload, "
+                "creation-defer-length, termination, expiration, checksum with sha1 and "
+                "sha256), as tus-js-client, Uppy and tuspy speak it; `OPTIONS` on this URL "
+                "answers `Tus-Version`, `Tus-Extension`, `Tus-Max-Size` (the upload limit) and "
+                "`Tus-Checksum-Algorithm` without a token. Editors and admins. "
+                f"`Upload-Metadata` may carry {metadata_keys} (base64 values; other keys are "
+                "ignored): the same fields as a multipart upload, `type` being the asset type "
+                "or a MIME type. A creation request whose bytes fail leaves nothing.",
+                parameters=[
+                    *tus,
+                    _header(
+                        "Upload-Length",
+                        "the upload's size in bytes",
+                        {"type": "integer", "minimum": 1},
+                    ),
+                    _header(
+                        "Upload-Defer-Length",
+                        "`1`: the length comes with a later PATCH",
+                        {"type": "string", "const": "1"},
+                    ),
+                    _header("Upload-Metadata", "`key base64value` pairs, comma-separated"),
+                    _header("Upload-Checksum", "`sha1|sha256 <base64 digest>` of the body"),
+                ],
+                body=offset_stream,
+            )
+        },
+        "/api/uploads/{upload_id}": {
+            "get": _op(
+                "Uploads",
+                "uploadProgress",
+                "Follow an upload",
+                {"200": _json("its progress", schema("UploadProgress"))},
+                "400 401 404 410 503",
+                description="A resumable upload, or a multipart upload sent with "
+                "`X-Upload-Id` (while it runs and for ten minutes after). For the uploader "
+                "and the customer's admins; anyone else gets a 404. `WebSocket /api/events` "
+                "streams the same as `upload.progress` events.",
+                parameters=upload_id,
+            ),
+            "head": _op(
+                "Uploads",
+                "uploadOffset",
+                "A resumable upload's offset (tus)",
+                {
+                    "200": {
+                        "description": "where to resume",
+                        "headers": {
+                            **_UPLOAD_OFFSET,
+                            "Upload-Length": _tus_header(
+                                "the upload's size, once known", {"type": "integer"}
+                            ),
+                            "Upload-Defer-Length": _tus_header("`1` while the length is unknown"),
+                            "Upload-Metadata": _tus_header("as sent at creation"),
+                            **_UPLOAD_EXPIRES,
+                            **_ASSET_ID,
+                            **_TUS_RESUMABLE,
+                        },
+                    }
+                },
+                "400 401 404 410 412 503",
+                parameters=[*upload_id, *tus],
+            ),
+            "patch": _op(
+                "Uploads",
+                "appendUpload",
+                "Send bytes of a resumable upload (tus)",
+                {
+                    "204": {
+                        "description": "the bytes are stored; when they were the last, the "
+                        "upload is committed and `Asset-Id` names the new asset",
+                        "headers": {
+                            **_UPLOAD_OFFSET,
+                            **_UPLOAD_EXPIRES,
+                            **_ASSET_ID,
+                            **_TUS_RESUMABLE,
+                        },
+                    }
+                },
+                "400 401 403 404 408 409 410 412 413 415 422 460 503",
+                description="`Content-Type: application/offset+octet-stream` (else 415) at "
+                "the upload's `Upload-Offset` (else 409). A body that breaks off keeps what "
+                "arrived, unless it carried `Upload-Checksum`; a mismatching checksum is a "
+                "460 and the bytes are dropped. The request that brings the last byte answers "
+                "once the upload went through the same checks as a multipart upload — with "
+                "the 4xx of refused content (the upload is then gone: 410), or 204 and "
+                "`Asset-Id`. A complete upload takes no more bytes (409).",
+                parameters=[
+                    *upload_id,
+                    *tus,
+                    _header(
+                        "Upload-Offset",
+                        "where these bytes go",
+                        {"type": "integer", "minimum": 0},
+                    ),
+                    _header(
+                        "Upload-Length",
+                        "the size, if creation deferred it",
+                        {"type": "integer", "minimum": 1},
+                    ),
+                    _header("Upload-Checksum", "`sha1|sha256 <base64 digest>` of the body"),
+                ],
+                body={**offset_stream, "required": True},
+            ),
+            "delete": _op(
+                "Uploads",
+                "terminateUpload",
+                "End a resumable upload (tus termination)",
+                {"204": {"description": "its bytes are removed", "headers": _TUS_RESUMABLE}},
+                "400 401 404 409 410 412 503",
+                description="The bytes received are removed at once; until the upload would "
+                "have expired, its URL answers 410.",
+                parameters=[*upload_id, *tus],
+            ),
+        },
+    }
+
+
 _TAGS = [
     ("Assets", "Upload, read, edit, delete and restore assets; search them."),
     ("Versions", "Every content an asset has had."),
     ("Content", "Downloads, ranged and conditional, and links that need no token."),
     ("Library", "A type's assets by folder, its folders, moves, tags and categories."),
     ("Audio library", "The audio endpoints of the old api-server."),
+    ("Uploads", "Resumable uploads (tus 1.0.0) and the progress of any upload."),
     ("Operations", "Health and readiness."),
 ]
 

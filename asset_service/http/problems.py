@@ -21,10 +21,13 @@ _STATUS_OF: list[tuple[type[errors.AssetServiceError], int]] = [
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (errors.Conflict, 409),
+    (errors.Gone, 410),
     (errors.PreconditionFailed, 412),
     (errors.PayloadTooLarge, 413),
     (errors.UnsupportedContent, 415),
     (errors.UnprocessableContent, 422),
+    # tus's checksum extension: the bytes do not match their Upload-Checksum
+    (errors.ChecksumMismatch, 460),
     (errors.EngineStopped, 503),
 ]
 

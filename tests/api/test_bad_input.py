@@ -370,9 +370,10 @@ async def test_client_disconnects_mid_upload(
         progress = engine.upload_progress("acme", upload_id)
         return progress is not None and progress.received_bytes > 0
 
-    # The upload has really started: its session is taking bytes into a partial file.
+    # The upload has really started: its session is taking bytes into a partial file (an S3
+    # store keeps an upload this small in memory until it completes).
     await wait_until(receiving, "the upload to receive bytes")
-    assert partials(settings)
+    assert partials(settings) or settings.blob_store.startswith("s3://")
     await stream.aclose()
 
     await wait_until(

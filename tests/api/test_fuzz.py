@@ -44,6 +44,12 @@ SECONDS = float(os.environ.get("ASSET_FUZZ_SECONDS", "50"))
 #: sent whatever the time (the time limit is a guard against a slow machine, not the bound)
 MIN_EXAMPLES = 5
 
+#: the HTTP layer's contract does not depend on the blob store: its time budget is spent once
+pytestmark = pytest.mark.file_store_only
+
+# tus's bytes are plain bytes under a media type of their own
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
+
 CUSTOMER_A = "tenant-a-5b21f8a3"
 CUSTOMER_B = "tenant-b-0c7e41d9"
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import trio
 
 from asset_service.engine.adapters.filesystem import FilesystemBlobStore
 
@@ -147,3 +148,42 @@ async def test_unusable_root_is_a_connection_error(tmp_path: Path) -> None:
     blocker.write_bytes(b"")
     with pytest.raises(ConnectionError):
         await FilesystemBlobStore(blocker / "root").open()
+
+
+# --- reads: one hop to open and read the first chunk, then read-ahead ----------------------
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+async def test_long_reads_read_ahead_in_order_and_close_their_descriptor(
+    store: FilesystemBlobStore,
+) -> None:
+    data = os.urandom(7 * 1024 * 1024 + 333)
+    await put(store, "big", data)
+    before = open_descriptors()
+    for offset, length in [(0, None), (5, None), (1024 * 1024 - 1, 3 * 1024 * 1024 + 2), (0, 1)]:
+        got = b"".join([chunk async for chunk in store.read(BUCKET, "big", offset, length)])
+        assert got == data[offset : None if length is None else offset + length]
+    assert open_descriptors() == before
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+async def test_an_abandoned_read_closes_its_descriptor_once_the_read_ahead_returns(
+    store: FilesystemBlobStore,
+) -> None:
+    await put(store, "big", os.urandom(6 * 1024 * 1024))
+    before = open_descriptors()
+    for _ in range(5):
+        stream = store.read(BUCKET, "big")
+        first = await stream.__anext__()  # the next chunk is being read meanwhile
+        assert len(first) == 1024 * 1024
+        await stream.aclose()
+    # A read still running when the stream closed closes the descriptor when it returns.
+    for _ in range(200):
+        if open_descriptors() == before:
+            break
+        await trio.sleep(0.01)
+    assert open_descriptors() == before

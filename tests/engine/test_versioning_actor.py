@@ -1,5 +1,6 @@
-"""The versioning actor: numbers never skip or repeat, pruning, restore, and the
-compare-and-set retry when the record changes underneath."""
+"""The versioning actor: numbers never skip or repeat, pruning, restore, the compare-and-set
+retry when the record changes underneath, and the version reservation that keeps several
+instances off each other's ``v{n}`` (see also ``test_two_engines.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import hashlib
 import pytest
 import trio
 
-from asset_service.engine.errors import NotFound, UnsupportedContent
+from asset_service.engine import _versioning
+from asset_service.engine._versioning import reservation_name
+from asset_service.engine.errors import Conflict, NotFound, UnsupportedContent
 from asset_service.engine.model import TEMP_BUCKET
 
 from .conftest import EDITOR, OUTSIDER, VIEWER
@@ -98,10 +101,9 @@ async def test_other_customers_and_viewers_cannot_add_versions(open_test_engine)
             await engine.begin_upload(spec(principal=VIEWER, target_asset_id=asset.asset_id))
 
 
-async def test_a_lost_compare_and_set_is_retried_with_the_next_number(
-    open_test_engine, catalog, monkeypatch
-):
-    """Another instance adds version 2 between our read and our write: we become 3."""
+async def test_a_concurrent_edit_keeps_the_reserved_number(open_test_engine, catalog, monkeypatch):
+    """Another instance edits the record between our read and our write: the compare-and-set
+    fails, and we publish the same number again on top of its edit (the blob stays put)."""
     async with open_test_engine() as engine:
         asset = await upload(engine, [b"TXT: base"])
         real_replace = catalog.replace
@@ -112,14 +114,98 @@ async def test_a_lost_compare_and_set_is_retried_with_the_next_number(
             if not raced:
                 raced = True
                 rival = await catalog.get(record.asset_id)
-                rival.versions.append(record.versions[-1])
-                rival.current_version = 2
+                rival.name = "renamed meanwhile"
                 rival.revision += 1
                 assert await real_replace(rival, expected)
-            return await real_replace(record, expected)
+            return await real_replace(record, record.revision - 1)
 
         monkeypatch.setattr(catalog, "replace", replace_after_a_rival)
         final = await add_version(engine, asset.asset_id, b"TXT: mine")
-        assert final.current_version == 3
-        assert [v.version for v in final.versions] == [1, 2, 3]
-        assert final.storage.key.endswith("/v3")
+        assert raced
+        assert final.current_version == 2
+        assert [v.version for v in final.versions] == [1, 2]
+        assert final.storage.key.endswith("/v2")
+        assert final.name == "renamed meanwhile"  # the rival's edit is kept
+        stored = await catalog.get(asset.asset_id)
+        assert stored == final
+        body = b"".join([c async for c in engine.read(final, final.version(2))])
+        assert body == b"TXT: mine"
+
+
+async def test_a_rival_that_took_the_number_is_never_overwritten(
+    open_test_engine, catalog, monkeypatch
+):
+    """A version number taken by someone who did not hold the reservation (ours ran out) is
+    theirs: we fail and leave their ``v{n}`` alone — we never move it to the next number."""
+    async with open_test_engine() as engine:
+        asset = await upload(engine, [b"TXT: base"])
+        real_replace = catalog.replace
+        rival_body = b"TXT: the rival's version 2"
+
+        async def replace_after_a_rival(record, expected):
+            rival = await catalog.get(record.asset_id)
+            theirs = record.versions[-1]
+            theirs.checksum = hashlib.sha256(rival_body).hexdigest()
+            rival.versions.append(theirs)
+            rival.current_version = theirs.version
+            rival.revision += 1
+            writer = await engine.store.open_writer("document-assets", theirs.storage_key)
+            await writer.write(rival_body)
+            await writer.complete()
+            assert await real_replace(rival, expected)
+            monkeypatch.setattr(catalog, "replace", real_replace)
+            return await real_replace(record, expected)
+
+        monkeypatch.setattr(catalog, "replace", replace_after_a_rival)
+        with pytest.raises(Conflict):
+            await add_version(engine, asset.asset_id, b"TXT: mine")
+        final = await catalog.get(asset.asset_id)
+        assert [v.version for v in final.versions] == [1, 2]
+        body = b"".join([c async for c in engine.read(final, final.version(2))])
+        assert body == rival_body
+        assert await blob_keys(engine) == [f"acme/{asset.asset_id}/v1", f"acme/{asset.asset_id}/v2"]
+        assert [blob.key async for blob in engine.store.list(TEMP_BUCKET)] == []
+
+
+async def test_a_version_waits_for_another_instances_reservation(open_test_engine, catalog):
+    async with open_test_engine() as engine:
+        asset = await upload(engine, [b"TXT: base"])
+        name = reservation_name(asset.asset_id)
+        assert await catalog.acquire_lease(name, "another-instance", 60)
+        done = trio.Event()
+        results = []
+
+        async def add() -> None:
+            results.append(await add_version(engine, asset.asset_id, b"TXT: mine"))
+            done.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(add)
+            await trio.sleep(0.3)
+            assert not done.is_set()  # still waiting for the other instance
+            await catalog.release_lease(name, "another-instance")
+            with trio.fail_after(10):
+                await done.wait()
+        assert results[0].current_version == 2
+        # The reservation is given back once the version is published.
+        assert await catalog.acquire_lease(name, "another-instance", 60)
+
+
+async def test_a_crashed_instances_reservation_runs_out(open_test_engine, catalog):
+    async with open_test_engine() as engine:
+        asset = await upload(engine, [b"TXT: base"])
+        assert await catalog.acquire_lease(reservation_name(asset.asset_id), "crashed", 0.3)
+        with trio.fail_after(10):
+            final = await add_version(engine, asset.asset_id, b"TXT: after the crash")
+        assert final.current_version == 2
+
+
+async def test_waiting_for_a_reservation_is_bounded(open_test_engine, catalog, monkeypatch):
+    monkeypatch.setattr(_versioning, "RESERVATION_WAIT", 0.2)
+    async with open_test_engine() as engine:
+        asset = await upload(engine, [b"TXT: base"])
+        assert await catalog.acquire_lease(reservation_name(asset.asset_id), "busy", 60)
+        with pytest.raises(Conflict, match="another instance"):
+            await add_version(engine, asset.asset_id, b"TXT: mine")
+        assert [blob.key async for blob in engine.store.list(TEMP_BUCKET)] == []
+        assert (await catalog.get(asset.asset_id)).current_version == 1

@@ -11,9 +11,11 @@ from urllib.parse import quote, urlencode
 
 from quart import Blueprint, Response, request
 
+from asset_service.config import ConfigError
 from asset_service.engine import Asset, AssetEngine, Principal
+from asset_service.engine.adapters.filesystem import FilesystemBlobStore
 from asset_service.engine.errors import InvalidInput, NotFound
-from asset_service.engine.model import Version
+from asset_service.engine.model import Version, bucket_of
 
 from .. import signing
 from ..context import (
@@ -131,6 +133,9 @@ def serve_content(engine: AssetEngine, asset: Asset, version: Version, *, inline
         for name in ("ETag", "Last-Modified", "Cache-Control"):
             response.headers[name] = headers[name]
         return response
+    accel_prefix = services().settings.accel_redirect_prefix
+    if accel_prefix:
+        return _accel_redirect(engine, asset, version, accel_prefix, headers)
 
     byte_range: ByteRange | None = None
     if _range_applies(etag, last_modified):
@@ -160,6 +165,40 @@ def serve_content(engine: AssetEngine, asset: Asset, version: Version, *, inline
         response.headers[name] = value
     response.headers["Content-Length"] = str(length)
     response.timeout = None  # a long download must not be cut by RESPONSE_TIMEOUT
+    return response
+
+
+def check_accel_redirect(prefix: str, engine: AssetEngine) -> None:
+    """``ASSET_ACCEL_REDIRECT_PREFIX`` can work: a path prefix of an nginx location, over the
+    filesystem store (whose root that location maps)."""
+    if not (prefix.startswith("/") and prefix.endswith("/")) or any(
+        ch in prefix for ch in " ?#%\\\r\n\t"
+    ):
+        raise ConfigError(
+            "ASSET_ACCEL_REDIRECT_PREFIX must be a URI path starting and ending with '/', "
+            f"e.g. /_asset_blobs/, not {prefix!r}"
+        )
+    if not isinstance(engine.store, FilesystemBlobStore):
+        raise ConfigError(
+            "ASSET_ACCEL_REDIRECT_PREFIX needs the filesystem blob store (nginx serves its files)"
+        )
+
+
+def _accel_redirect(
+    engine: AssetEngine, asset: Asset, version: Version, prefix: str, headers: dict[str, str]
+) -> Response:
+    """The download handed to a front nginx: no body, ``X-Accel-Redirect`` naming the blob
+    under the internal location ``prefix`` (each key segment percent-encoded; nginx decodes).
+    Authorisation and If-None-Match / If-Modified-Since are settled here; nginx sends the file
+    with sendfile and applies Range and If-Range itself (nginx's range semantics are the ones
+    this service follows), comparing If-Range with our ETag, which its location sets from this
+    response (``add_header ETag $upstream_http_etag``)."""
+    bucket = bucket_of(asset, engine.asset_types())
+    parts = (bucket, *version.storage_key.split("/"))
+    response = Response(b"", status=200, content_type=version.mime_type)
+    for name, value in headers.items():
+        response.headers[name] = value
+    response.headers["X-Accel-Redirect"] = prefix + "/".join(quote(p, safe="") for p in parts)
     return response
 
 

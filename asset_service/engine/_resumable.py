@@ -1,0 +1,630 @@
+"""Resumable uploads (tus 1.0): sessions that any instance can continue.
+
+A session is a catalog record (``model.UploadSession``: who started it, its length and offset,
+the parts received so far, its state) plus its bytes, stored as parts in the temp bucket — one
+blob per request that brought bytes, at ``tus/{upload_id}/{offset}-{nonce}``. Nothing about a
+session lives in memory between requests, so each request may reach another instance.
+
+Appending streams the request body into a new part (constant memory: the blob writer's
+backpressure), then advances the record by compare-and-set on its revision: of two instances
+appending at the same offset, one wins and the other removes its part and answers 409. A body
+that breaks off (the client went away, or stalled) keeps what arrived — unless the request
+announced a checksum, which the partial bytes can't be checked against — so the client resumes
+from there.
+
+When the offset reaches the length, the instance that takes the commit (state ``committing``,
+again by compare-and-set) replays the parts, in order, into an ordinary session of the upload
+actor: the same pipeline as a multipart upload — sha256 and size counted as the bytes pass, the
+type sniffed from the head, validation, extraction, promotion, ``asset.created``. The replay
+reads the content once more and writes it once more (the temp blob the actor promotes); that is
+the price of a whole-content sha256 when the parts arrived at different instances (a hash's
+running state can't be stored), and it needs nothing of the blob store but writing, reading and
+deleting blobs, so it works on every store as it is. (The cheaper S3 path: compose the parts
+server-side — a multipart upload of ``UploadPartCopy`` parts, small parts merged first since S3
+wants 5 MiB parts but the last — then hash one download of the result.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+import outcome
+import trio
+
+from . import policy
+from ._upload import UploadHandle, UploadSpec, UploadTotals
+from .blobstore import BlobStore
+from .catalog import Catalog
+from .errors import (
+    ChecksumMismatch,
+    Conflict,
+    EngineStopped,
+    Forbidden,
+    Gone,
+    InvalidInput,
+    NotFound,
+    OffsetMismatch,
+    PayloadTooLarge,
+    UnprocessableContent,
+    UnsupportedContent,
+)
+from .events import Event, EventHub
+from .fields import NewAssetFields
+from .model import (
+    TEMP_BUCKET,
+    Asset,
+    Principal,
+    UploadPart,
+    UploadSession,
+    UploadState,
+    Visibility,
+    utc_now,
+)
+
+logger = logging.getLogger(__name__)
+
+PART_PREFIX = "tus/"
+#: parts one upload may have (the record lists them all; S3 multipart has the same limit)
+MAX_PARTS = 10_000
+#: how long a commit may run before another instance may take it over (its instance died)
+COMMIT_LEASE = 1800.0
+PROGRESS_INTERVAL = 0.25
+#: below this, hashing on the event loop is cheaper than a thread hop
+_HASH_INLINE_BELOW = 64 * 1024
+#: errors that mean the content itself was refused: the upload fails for good
+_REFUSALS = (InvalidInput, UnsupportedContent, UnprocessableContent, PayloadTooLarge, Forbidden)
+
+CHECKSUM_ALGORITHMS: dict[str, Callable[[], Any]] = {
+    "sha1": hashlib.sha1,
+    "sha256": hashlib.sha256,
+}
+
+
+def parts_prefix(upload_id: str) -> str:
+    return f"{PART_PREFIX}{upload_id}/"
+
+
+def part_key(upload_id: str, offset: int, nonce: str) -> str:
+    return f"{parts_prefix(upload_id)}{offset:015d}-{nonce}"
+
+
+def session_of_part(key: str) -> str | None:
+    """The upload id a temp key belongs to, if it is a part."""
+    if not key.startswith(PART_PREFIX):
+        return None
+    upload_id, _, _ = key[len(PART_PREFIX) :].partition("/")
+    return upload_id or None
+
+
+def part_keys(session: UploadSession) -> list[str]:
+    keys, offset = [], 0
+    for part in session.parts:
+        keys.append(part_key(session.upload_id, offset, part.nonce))
+        offset += part.size
+    return keys
+
+
+@dataclass(frozen=True, slots=True)
+class Checksum:
+    """What ``Upload-Checksum`` announced for one request's bytes."""
+
+    algorithm: str
+    digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NewUpload:
+    principal: Principal
+    #: ``None``: the client defers it (tus creation-defer-length)
+    length: int | None
+    fields: NewAssetFields
+    filename: str
+    declared_type: str | None = None
+    #: the ``Upload-Metadata`` header, as sent
+    metadata: str = ""
+
+
+def fields_document(fields: NewAssetFields) -> dict[str, Any]:
+    return {
+        "name": fields.name,
+        "title": fields.title,
+        "description": fields.description,
+        "tags": list(fields.tags),
+        "folder": fields.folder,
+        "category": fields.category,
+        "custom": dict(fields.custom),
+        "visibility": fields.visibility.value,
+    }
+
+
+def fields_from_document(doc: dict[str, Any]) -> NewAssetFields:
+    return NewAssetFields(
+        name=doc.get("name"),
+        title=doc.get("title"),
+        description=doc.get("description"),
+        tags=tuple(doc.get("tags") or ()),
+        folder=doc.get("folder") or "/",
+        category=doc.get("category"),
+        custom=dict(doc.get("custom") or {}),
+        visibility=Visibility(doc.get("visibility") or Visibility.CUSTOMER),
+    )
+
+
+class ResumableUploads:
+    def __init__(
+        self,
+        store: BlobStore,
+        catalog: Catalog,
+        hub: EventHub,
+        begin_upload: Callable[[UploadSpec], Awaitable[UploadHandle]],
+        totals: UploadTotals,
+        *,
+        ttl: float,
+        max_bytes: int,
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._hub = hub
+        self._begin_upload = begin_upload
+        self._totals = totals
+        self.ttl = ttl
+        self.max_bytes = max_bytes
+        #: upload ids with a request running here, and how many
+        self._active: dict[str, int] = {}
+        #: temp keys of the parts being written here
+        self._writing: set[str] = set()
+        self._last_progress: dict[str, float] = {}
+        self._nursery: trio.Nursery | None = None
+
+    def busy_sessions(self) -> set[str]:
+        """Upload ids this instance is receiving or committing (the cleanup spares them)."""
+        return set(self._active)
+
+    def busy_keys(self) -> set[str]:
+        return set(self._writing)
+
+    # --- the session record ------------------------------------------------------------------
+
+    async def create(self, new: NewUpload) -> UploadSession:
+        policy.require_writer(new.principal)
+        if new.length is not None:
+            self._check_length(new.length)
+        now = utc_now()
+        who = new.principal
+        session = UploadSession(
+            upload_id=uuid.uuid4().hex,
+            customer_id=who.customer_id,
+            user_id=who.user_id,
+            roles=tuple(sorted(role.value for role in who.roles)),
+            length=new.length,
+            created_at=now,
+            expires_at=now + timedelta(seconds=self.ttl),
+            metadata=new.metadata,
+            filename=new.filename,
+            fields=fields_document(new.fields),
+            declared_type=new.declared_type,
+        )
+        await self._catalog.insert_upload(session)
+        return session
+
+    def _check_length(self, length: int) -> None:
+        if length == 0:
+            raise InvalidInput("the file is empty")
+        if length > self.max_bytes:
+            raise PayloadTooLarge(f"the upload is larger than {self.max_bytes} bytes")
+
+    async def get(self, principal: Principal, upload_id: str) -> UploadSession:
+        """The session if ``principal`` may see it — its creator, or an admin of its
+        customer — else ``NotFound``; ``Gone`` once terminated or expired."""
+        session = await self._catalog.get_upload(upload_id)
+        if (
+            session is None
+            or session.customer_id != principal.customer_id
+            or (session.user_id != principal.user_id and not policy.is_admin(principal))
+        ):
+            raise NotFound("no such upload")
+        if session.state is UploadState.TERMINATED:
+            raise Gone("the upload was terminated")
+        if session.expires_at <= utc_now() and session.state is not UploadState.COMMITTING:
+            raise Gone("the upload has expired")
+        return session
+
+    async def terminate(self, principal: Principal, upload_id: str) -> None:
+        """End an upload: its bytes are removed at once; what remains until it would have
+        expired is a tombstone (its id, owner and state) so that any instance answers 410."""
+        for _ in range(8):
+            session = await self.get(principal, upload_id)
+            if session.state is UploadState.COMMITTING and not self._lease_over(session):
+                raise Conflict("the upload is being committed")
+            tombstone = replace(
+                session,
+                state=UploadState.TERMINATED,
+                parts=[],
+                metadata="",
+                filename="",
+                fields={},
+                error=None,
+                commit_until=None,
+                revision=session.revision + 1,
+            )
+            if await self._catalog.replace_upload(tombstone, session.revision):
+                self._forget(upload_id)
+                await self._remove_parts(upload_id)
+                return
+        raise Conflict("the upload changed too often; try again")
+
+    async def discard(self, upload_id: str) -> None:
+        """Remove a session and its bytes without a trace (a creation request whose bytes
+        failed) — unless they reached a commit, which then runs its course."""
+        with trio.move_on_after(30, shield=True):
+            session = await self._catalog.get_upload(upload_id)
+            if session is None or session.state is not UploadState.RECEIVING:
+                return
+            if await self._catalog.delete_upload(upload_id, session.revision):
+                await self._remove_parts(upload_id)
+                self._forget(upload_id)
+
+    async def _remove_parts(self, upload_id: str) -> None:
+        """Every blob under the session's prefix: its parts, and those of appends that lost a
+        race and could not remove their own."""
+        async for blob in self._store.list(TEMP_BUCKET, parts_prefix(upload_id)):
+            await self._store.delete(TEMP_BUCKET, blob.key)
+
+    # --- appending -----------------------------------------------------------------------------
+
+    async def append(
+        self,
+        principal: Principal,
+        upload_id: str,
+        offset: int,
+        body: AsyncIterator[bytes],
+        *,
+        length: int | None = None,
+        content_length: int | None = None,
+        checksum: Checksum | None = None,
+    ) -> tuple[UploadSession, Asset | None]:
+        """Add the bytes of ``body`` at ``offset``; ``length`` names a deferred length. When
+        they complete the upload, commit it and return the asset too."""
+        session = await self.get(principal, upload_id)
+        if checksum is not None and checksum.algorithm not in CHECKSUM_ALGORITHMS:
+            raise InvalidInput(f"checksum algorithm {checksum.algorithm!r} is not supported")
+        if session.state is UploadState.FAILED:
+            raise Gone("the upload's content was refused; start a new upload")
+        finished = session.state is UploadState.COMMITTED
+        if finished or (session.state is UploadState.COMMITTING and not self._lease_over(session)):
+            if offset != session.offset:
+                raise OffsetMismatch(f"the upload is at offset {session.offset}, not {offset}")
+            if finished and not content_length:
+                return session, None  # a retry of the last request, or a look
+            raise Conflict(
+                "the upload is complete: it takes no more bytes"
+                if finished
+                else "the upload is being committed"
+            )
+        if length is not None:
+            if session.length is not None and length != session.length:
+                raise InvalidInput(f"the upload's length is {session.length} already")
+            self._check_length(length)
+            if length < session.offset:
+                raise InvalidInput(f"the upload has {session.offset} bytes already")
+        if offset != session.offset:
+            raise OffsetMismatch(f"the upload is at offset {session.offset}, not {offset}")
+        total = session.length if session.length is not None else length
+        limit = total if total is not None else self.max_bytes
+        if content_length is not None and offset + content_length > limit:
+            raise PayloadTooLarge(
+                f"the upload's length is {total}"
+                if total is not None
+                else f"the upload is larger than {self.max_bytes} bytes"
+            )
+        if content_length and len(session.parts) >= MAX_PARTS:
+            raise InvalidInput(f"an upload may come in at most {MAX_PARTS} parts")
+        self._active[upload_id] = self._active.get(upload_id, 0) + 1
+        try:
+            session = await self._receive(session, body, total, checksum)
+            if session.length is not None and session.offset == session.length:
+                return await self._commit_detached(session)
+            return session, None
+        finally:
+            left = self._active.pop(upload_id) - 1
+            if left:
+                self._active[upload_id] = left
+
+    async def _receive(
+        self,
+        session: UploadSession,
+        body: AsyncIterator[bytes],
+        total: int | None,
+        checksum: Checksum | None,
+    ) -> UploadSession:
+        nonce = secrets.token_hex(4)
+        key = part_key(session.upload_id, session.offset, nonce)
+        limit = total if total is not None else self.max_bytes
+        hasher = CHECKSUM_ALGORITHMS[checksum.algorithm]() if checksum else None
+        writer = None
+        received = 0
+        #: set when the body itself broke off (the client went away or stalled)
+        broke_off = False
+        written = 0
+        iterator = body.__aiter__()
+        try:
+            try:
+                while True:
+                    try:
+                        chunk = await iterator.__anext__()
+                    except StopAsyncIteration:
+                        break
+                    except BaseException:
+                        broke_off = True
+                        raise
+                    if not chunk:
+                        continue
+                    received += len(chunk)
+                    if session.offset + received > limit:
+                        raise PayloadTooLarge(
+                            f"the upload's length is {total}"
+                            if total is not None
+                            else f"the upload is larger than {self.max_bytes} bytes"
+                        )
+                    if writer is None:
+                        self._writing.add(key)
+                        writer = await self._store.open_writer(TEMP_BUCKET, key)
+                    if hasher is not None:
+                        if len(chunk) < _HASH_INLINE_BELOW:
+                            hasher.update(chunk)
+                        else:
+                            await trio.to_thread.run_sync(hasher.update, chunk)
+                    await writer.write(chunk)
+                    written += len(chunk)
+                    self._totals.received_bytes += len(chunk)
+                    self._progress(session, session.offset + received, total)
+                if checksum and hasher and hasher.digest() != checksum.digest:
+                    raise ChecksumMismatch(
+                        f"the bytes do not match their {checksum.algorithm} checksum; "
+                        "they were discarded"
+                    )
+            except BaseException as error:
+                if writer is not None:
+                    kept = False
+                    if checksum is None and (broke_off or isinstance(error, trio.Cancelled)):
+                        # What the client sent before the body broke off (or before it went
+                        # away) is kept: it resumes after it.
+                        with trio.move_on_after(30, shield=True):
+                            kept = await self._keep_partial(session, writer, key, nonce, written)
+                    if not kept:
+                        with trio.move_on_after(30, shield=True):
+                            await writer.abort()
+                raise
+            return await self._advance(session, writer, key, nonce, received, total)
+        finally:
+            self._writing.discard(key)
+
+    async def _keep_partial(
+        self, session: UploadSession, writer: Any, key: str, nonce: str, received: int
+    ) -> bool:
+        if received == 0:
+            return False
+        try:
+            await self._advance(session, writer, key, nonce, received, session.length)
+        except Exception:
+            logger.info(
+                "upload %s: the bytes of an interrupted request were not kept",
+                session.upload_id,
+                exc_info=True,
+            )
+            return False
+        return True
+
+    async def _advance(
+        self,
+        session: UploadSession,
+        writer: Any,
+        key: str,
+        nonce: str,
+        received: int,
+        total: int | None,
+    ) -> UploadSession:
+        """Record the new part (if any) and the length (if newly known) in the session."""
+        if writer is not None:
+            try:
+                received = await writer.complete()
+            except BaseException:
+                with trio.move_on_after(30, shield=True):
+                    await writer.abort()
+                raise
+        if writer is None and total == session.length:
+            return session
+        parts = session.parts if writer is None else [*session.parts, UploadPart(received, nonce)]
+        updated = replace(
+            session,
+            offset=session.offset + received,
+            length=total,
+            parts=parts,
+            expires_at=utc_now() + timedelta(seconds=self.ttl),
+            revision=session.revision + 1,
+        )
+        if await self._catalog.replace_upload(updated, session.revision):
+            return updated
+        if writer is not None:
+            with trio.move_on_after(30, shield=True):
+                await self._store.delete(TEMP_BUCKET, key)
+        current = await self._catalog.get_upload(session.upload_id)
+        if current is None or current.state is UploadState.TERMINATED:
+            raise Gone("the upload was terminated meanwhile")
+        raise OffsetMismatch(
+            f"another request moved the upload on meanwhile (now at offset {current.offset})"
+        )
+
+    # --- committing ----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Host commits: one runs to its end even if the request that started it goes away
+        (the client learns the outcome from ``HEAD`` or ``GET``), and is cancelled only when
+        the engine stops."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._nursery = None
+
+    async def _commit_detached(self, session: UploadSession) -> tuple[UploadSession, Asset | None]:
+        nursery = self._nursery
+        if nursery is None:
+            raise EngineStopped("the engine is not running")
+        done = trio.Event()
+        result: list[outcome.Outcome[tuple[UploadSession, Asset | None]]] = []
+
+        async def job() -> None:
+            upload_id = session.upload_id
+            self._active[upload_id] = self._active.get(upload_id, 0) + 1
+            try:
+                result.append(outcome.Value(await self._commit(session)))
+            except Exception as error:
+                result.append(outcome.Error(error))
+            except BaseException:
+                stopped = EngineStopped("the service is stopping; send the last request again")
+                result.append(outcome.Error(stopped))
+                raise
+            finally:
+                left = self._active.pop(upload_id) - 1
+                if left:
+                    self._active[upload_id] = left
+                done.set()
+
+        nursery.start_soon(job)
+        await done.wait()
+        return result[0].unwrap()
+
+    async def _commit(self, session: UploadSession) -> tuple[UploadSession, Asset | None]:
+        taken = replace(
+            session,
+            state=UploadState.COMMITTING,
+            commit_until=utc_now() + timedelta(seconds=COMMIT_LEASE),
+            revision=session.revision + 1,
+        )
+        if not await self._catalog.replace_upload(taken, session.revision):
+            raise Conflict("the upload changed meanwhile; ask for its state")
+        session = taken
+        self._progress(session, session.offset, session.length, force=True)
+        try:
+            asset = await self._replay(session)
+        except BaseException as error:
+            refused = isinstance(error, (*_REFUSALS, KeyError))
+            with trio.move_on_after(30, shield=True):
+                await self._after_failed_commit(session, error, refused)
+            if isinstance(error, KeyError):
+                raise Gone("the upload's stored bytes are missing; start a new upload") from None
+            raise
+        done = replace(
+            session,
+            state=UploadState.COMMITTED,
+            asset_id=asset.asset_id,
+            parts=[],
+            commit_until=None,
+            expires_at=utc_now() + timedelta(seconds=self.ttl),
+            revision=session.revision + 1,
+        )
+        with trio.move_on_after(30, shield=True):
+            try:
+                if not await self._catalog.replace_upload(done, session.revision):
+                    logger.error("upload %s: committed, but its record changed", done.upload_id)
+                for key in part_keys(session):
+                    await self._store.delete(TEMP_BUCKET, key)
+            except Exception:
+                # The asset exists; the cleanup removes what is left once the session expires.
+                logger.exception("upload %s: could not tidy up after its commit", done.upload_id)
+        self._forget(session.upload_id)
+        return done, asset
+
+    async def _replay(self, session: UploadSession) -> Asset:
+        spec = UploadSpec(
+            principal=session.principal,
+            filename=session.filename,
+            max_bytes=self.max_bytes,
+            declared_type=session.declared_type,
+            expected_bytes=session.length,
+            upload_id=session.upload_id,
+            replay=True,
+        )
+        handle = await self._begin_upload(spec)
+        async with handle:
+            for key in part_keys(session):
+                async for data in self._store.read(TEMP_BUCKET, key):
+                    await handle.write(data)
+            return await handle.commit(
+                fields_from_document(session.fields), declared_type=session.declared_type
+            )
+
+    async def _after_failed_commit(
+        self, session: UploadSession, error: BaseException, refused: bool
+    ) -> None:
+        """A refused content fails the upload for good (its bytes go); anything else (a
+        backend down, a shutdown) hands the complete upload back, to be committed by a retry."""
+        try:
+            if refused:
+                reason = getattr(error, "reason", None) or "the upload's bytes are missing"
+                failed = replace(
+                    session,
+                    state=UploadState.FAILED,
+                    parts=[],
+                    commit_until=None,
+                    error={"kind": type(error).__name__, "reason": reason},
+                    revision=session.revision + 1,
+                )
+                await self._catalog.replace_upload(failed, session.revision)
+                await self._remove_parts(session.upload_id)
+                self._forget(session.upload_id)
+            else:
+                back = replace(
+                    session,
+                    state=UploadState.RECEIVING,
+                    commit_until=None,
+                    revision=session.revision + 1,
+                )
+                await self._catalog.replace_upload(back, session.revision)
+        except Exception:
+            logger.exception("upload %s: could not record the failed commit", session.upload_id)
+
+    def _lease_over(self, session: UploadSession) -> bool:
+        return session.commit_until is None or session.commit_until <= utc_now()
+
+    # --- progress ------------------------------------------------------------------------------
+
+    def _progress(
+        self, session: UploadSession, received: int, total: int | None, *, force: bool = False
+    ) -> None:
+        now = trio.current_time()
+        last = self._last_progress.get(session.upload_id)
+        if not force and last is not None and now - last < PROGRESS_INTERVAL:
+            return
+        self._last_progress[session.upload_id] = now
+        if len(self._last_progress) > 4096:
+            stale = [k for k, t in self._last_progress.items() if now - t > PROGRESS_INTERVAL]
+            for upload_id in stale:
+                del self._last_progress[upload_id]
+        self._hub.publish(
+            Event(
+                "upload.progress",
+                session.customer_id,
+                {
+                    "upload_id": session.upload_id,
+                    "received_bytes": received,
+                    "total_bytes": total,
+                    "state": session.state.value,
+                    "asset_id": session.asset_id,
+                },
+                owner=session.user_id,
+            )
+        )
+
+    def _forget(self, upload_id: str) -> None:
+        self._last_progress.pop(upload_id, None)

@@ -1,0 +1,65 @@
+"""CORS for browser clients on other origins (``ASSET_CORS_ORIGINS``: a comma-separated list
+of origins, or ``*``). Off when unset. Tokens travel in the ``Authorization`` header, never in
+cookies, so no credentials mode is needed; every answer — errors included — carries the CORS
+headers, so a browser can read a problem document, and it exposes what clients must read:
+``Location``, ``ETag``, ranges, the tus headers and ``Asset-Id``."""
+
+from __future__ import annotations
+
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from .routes.uploads import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
+
+EXPOSED = (
+    "Location",
+    "ETag",
+    "Last-Modified",
+    "Content-Length",
+    "Content-Range",
+    "Content-Disposition",
+    "Accept-Ranges",
+    "WWW-Authenticate",
+    *(h for h in TUS_RESPONSE_HEADERS if h != "Location"),
+)
+ALLOWED_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "If-Modified-Since",
+    "If-Range",
+    "Range",
+    "X-Customer-Id",
+    "X-Upload-Id",
+    "X-Requested-With",
+    "X-HTTP-Method-Override",
+    *TUS_REQUEST_HEADERS,
+)
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+PREFLIGHT_MAX_AGE = 86400
+
+
+def install_cors(app: QuartTrio, origins: tuple[str, ...]) -> None:
+    if not origins:
+        return
+    any_origin = "*" in origins
+    allowed = frozenset(origin.rstrip("/") for origin in origins)
+
+    @app.after_request
+    async def cors_headers(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if origin is None or not (any_origin or origin in allowed):
+            return response
+        headers = response.headers
+        if any_origin:
+            headers["Access-Control-Allow-Origin"] = "*"
+        else:
+            headers["Access-Control-Allow-Origin"] = origin
+            response.vary.add("Origin")
+        headers["Access-Control-Expose-Headers"] = ", ".join(EXPOSED)
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            headers["Access-Control-Allow-Methods"] = ", ".join(METHODS)
+            headers["Access-Control-Allow-Headers"] = ", ".join(ALLOWED_HEADERS)
+            headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
+        return response

@@ -1,0 +1,317 @@
+"""``/api/uploads/``: resumable uploads (tus 1.0.0 — core, creation, creation-with-upload,
+creation-defer-length, termination, expiration, checksum with sha1 and sha256) and the progress
+of any upload.
+
+The protocol's headers are read and written here; sessions, parts and commits are the engine's
+(``engine._resumable``). ``HEAD /api/uploads/{id}`` is tus's offset request and ``GET`` the same
+URL's JSON progress, which also answers for multipart uploads sent with ``X-Upload-Id``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+from datetime import datetime
+
+from quart import Blueprint, Response, request
+
+from asset_service.engine import AssetEngine, NewAssetFields
+from asset_service.engine import fields as field_rules
+from asset_service.engine._resumable import CHECKSUM_ALGORITHMS, Checksum, NewUpload
+from asset_service.engine.errors import Gone, InvalidInput
+from asset_service.engine.model import UploadSession, UploadState
+
+from ..context import caller, parse_decimal, services
+from ..multipart import _chunks_with_idle_timeout
+from ..problems import HTTPProblem
+from ..responses import json_response
+from ..uploads import UPLOAD_FIELDS, declared_type_of, new_asset_fields
+
+blueprint = Blueprint("uploads", __name__)
+
+TUS_VERSION = "1.0.0"
+TUS_EXTENSIONS = (
+    "creation,creation-with-upload,creation-defer-length,termination,expiration,checksum"
+)
+OFFSET_STREAM = "application/offset+octet-stream"
+#: the response headers a browser client must be able to read (CORS ``Expose-Headers``)
+TUS_RESPONSE_HEADERS = (
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+    "Tus-Checksum-Algorithm",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Defer-Length",
+    "Upload-Metadata",
+    "Upload-Expires",
+    "Asset-Id",
+    "Location",
+)
+#: the request headers a tus client sends (CORS ``Allow-Headers``)
+TUS_REQUEST_HEADERS = (
+    "Tus-Resumable",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Defer-Length",
+    "Upload-Metadata",
+    "Upload-Checksum",
+    "Upload-Concat",
+)
+MAX_METADATA = 16 * 1024
+
+
+@blueprint.after_request
+async def _tus_headers(response: Response) -> Response:
+    response.headers["Tus-Resumable"] = TUS_VERSION
+    if request.method == "OPTIONS":
+        response.headers["Tus-Version"] = TUS_VERSION
+        response.headers["Tus-Extension"] = TUS_EXTENSIONS
+        response.headers["Tus-Max-Size"] = str(services().settings.max_upload_bytes)
+        response.headers["Tus-Checksum-Algorithm"] = ",".join(CHECKSUM_ALGORITHMS)
+    return response
+
+
+# --- the routes ------------------------------------------------------------------------------
+
+
+@blueprint.post("/api/uploads/", strict_slashes=False)
+async def create_upload() -> Response:
+    """tus creation (and creation-with-upload, creation-defer-length)."""
+    principal = caller()
+    _require_tus()
+    engine = services().engine
+    length = _decimal_header("Upload-Length")
+    deferred = request.headers.get("Upload-Defer-Length")
+    if deferred is not None and deferred.strip() != "1":
+        raise InvalidInput("Upload-Defer-Length must be 1")
+    if (length is None) == (deferred is None):
+        raise InvalidInput("send exactly one of Upload-Length and Upload-Defer-Length: 1")
+    raw_metadata = request.headers.get("Upload-Metadata", "")
+    fields, filename, declared_type = _asset_fields(parse_metadata(raw_metadata), engine)
+    with_body = _has_body()
+    if with_body and not _is_offset_stream():
+        raise _unsupported_body()
+    checksum = _checksum_header()
+    session = await engine.create_upload_session(
+        NewUpload(principal, length, fields, filename, declared_type, raw_metadata)
+    )
+    headers = {"Location": f"/api/uploads/{session.upload_id}"}
+    if with_body:
+        try:
+            session, _ = await engine.append_upload(
+                principal,
+                session.upload_id,
+                0,
+                _body(),
+                content_length=request.content_length,
+                checksum=checksum,
+            )
+        except BaseException:
+            # The client has no URL to resume a failed creation at: leave nothing.
+            await engine.discard_upload(session.upload_id)
+            raise
+        headers["Upload-Offset"] = str(session.offset)
+    headers.update(_state_headers(session))
+    response = Response("", status=201, headers=headers)
+    del response.headers["Content-Type"]
+    return response
+
+
+@blueprint.route("/api/uploads/<upload_id>", methods=["GET", "HEAD"])
+async def upload_status(upload_id: str) -> Response:
+    """``GET``: the JSON progress of any upload; ``HEAD``: tus's offset of a resumable one."""
+    principal = caller()
+    engine = services().engine
+    if request.method == "HEAD":
+        _require_tus()
+        session = await engine.upload_session(principal, upload_id)
+        if session.state is UploadState.FAILED:
+            raise Gone("the upload's content was refused; start a new upload")
+        headers = {"Upload-Offset": str(session.offset), "Cache-Control": "no-store"}
+        if session.length is None:
+            headers["Upload-Defer-Length"] = "1"
+        else:
+            headers["Upload-Length"] = str(session.length)
+        if session.metadata:
+            headers["Upload-Metadata"] = session.metadata
+        headers.update(_state_headers(session))
+        response = Response("", status=200, headers=headers)
+        del response.headers["Content-Type"]
+        return response
+    progress = await engine.progress(principal, upload_id)
+    body = {
+        "upload_id": progress.upload_id,
+        "received_bytes": progress.received_bytes,
+        "total_bytes": progress.total_bytes,
+        "state": progress.state,
+        "asset_id": progress.asset_id,
+    }
+    if progress.error:
+        body["error"] = progress.error
+    return json_response(body, headers={"Cache-Control": "no-store"})
+
+
+@blueprint.patch("/api/uploads/<upload_id>")
+async def append_upload(upload_id: str) -> Response:
+    """tus's PATCH: bytes at ``Upload-Offset``. The request that brings the last byte answers
+    once the upload is committed, with the new asset's id in ``Asset-Id`` — or with the 4xx the
+    content earned."""
+    principal = caller()
+    _require_tus()
+    if not _is_offset_stream():
+        raise _unsupported_body()
+    offset = _decimal_header("Upload-Offset")
+    if offset is None:
+        raise InvalidInput("Upload-Offset is required")
+    session, _ = await services().engine.append_upload(
+        principal,
+        upload_id,
+        offset,
+        _body(),
+        length=_decimal_header("Upload-Length"),
+        content_length=request.content_length,
+        checksum=_checksum_header(),
+    )
+    headers = {"Upload-Offset": str(session.offset), **_state_headers(session)}
+    response = Response("", status=204, headers=headers)
+    del response.headers["Content-Type"]
+    return response
+
+
+@blueprint.delete("/api/uploads/<upload_id>")
+async def terminate_upload(upload_id: str) -> Response:
+    """tus termination: the bytes received so far are removed at once."""
+    principal = caller()
+    _require_tus()
+    await services().engine.terminate_upload(principal, upload_id)
+    response = Response("", status=204)
+    del response.headers["Content-Type"]
+    return response
+
+
+# --- headers ---------------------------------------------------------------------------------
+
+
+def _require_tus() -> None:
+    if request.headers.get("Tus-Resumable", "").strip() != TUS_VERSION:
+        raise HTTPProblem(
+            412,
+            "Precondition failed",
+            f"this is tus {TUS_VERSION}: send 'Tus-Resumable: {TUS_VERSION}'",
+            {"Tus-Version": TUS_VERSION},
+        )
+
+
+def _decimal_header(name: str) -> int | None:
+    raw = request.headers.get(name)
+    if raw is None:
+        return None
+    value = parse_decimal(raw.strip())
+    if value is None:
+        raise InvalidInput(f"{name} must be a non-negative integer")
+    return value
+
+
+def _is_offset_stream() -> bool:
+    content_type = request.headers.get("Content-Type", "")
+    return content_type.split(";", 1)[0].strip().lower() == OFFSET_STREAM
+
+
+def _unsupported_body() -> HTTPProblem:
+    return HTTPProblem(
+        415, "Unsupported media type", f"upload bytes are sent as Content-Type: {OFFSET_STREAM}"
+    )
+
+
+def _has_body() -> bool:
+    if request.content_length is not None:
+        return request.content_length > 0
+    return "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
+def _body():  # type: ignore[no-untyped-def]
+    return _chunks_with_idle_timeout(request.body, services().settings.upload_idle_timeout)
+
+
+def _checksum_header() -> Checksum | None:
+    raw = request.headers.get("Upload-Checksum")
+    if raw is None:
+        return None
+    algorithm, _, encoded = raw.strip().partition(" ")
+    algorithm = algorithm.lower()
+    if algorithm not in CHECKSUM_ALGORITHMS:
+        raise InvalidInput(
+            f"Upload-Checksum: {algorithm!r} is not supported "
+            f"(one of {', '.join(CHECKSUM_ALGORITHMS)})"
+        )
+    try:
+        digest = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("Upload-Checksum: the digest must be base64") from None
+    if len(digest) != CHECKSUM_ALGORITHMS[algorithm]().digest_size:
+        raise InvalidInput(f"Upload-Checksum: not a {algorithm} digest")
+    return Checksum(algorithm, digest)
+
+
+def _state_headers(session: UploadSession) -> dict[str, str]:
+    headers = {}
+    if session.state is UploadState.RECEIVING:
+        headers["Upload-Expires"] = http_date(session.expires_at)
+    if session.asset_id is not None:
+        headers["Asset-Id"] = session.asset_id
+    return headers
+
+
+def http_date(value: datetime) -> str:
+    return email.utils.format_datetime(value, usegmt=True)
+
+
+# --- Upload-Metadata -------------------------------------------------------------------------
+
+
+def parse_metadata(raw: str) -> dict[str, str]:
+    """``key base64value,key2 base64value,key3`` → ``{key: value}`` (UTF-8 values; a key
+    without a value is an empty string)."""
+    if len(raw) > MAX_METADATA:
+        raise InvalidInput(f"Upload-Metadata is longer than {MAX_METADATA} bytes")
+    found: dict[str, str] = {}
+    for pair in raw.split(","):
+        pair = pair.strip()
+        if not pair:
+            continue
+        key, _, encoded = pair.partition(" ")
+        encoded = encoded.strip()
+        if not key or not key.isascii() or " " in encoded:
+            raise InvalidInput("Upload-Metadata must be 'key base64value' pairs, comma-separated")
+        if key in found:
+            raise InvalidInput(f"Upload-Metadata names {key!r} twice")
+        try:
+            found[key] = base64.b64decode(encoded, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise InvalidInput(f"Upload-Metadata: {key!r} is not base64 of UTF-8 text") from None
+    return found
+
+
+def _asset_fields(
+    metadata: dict[str, str], engine: AssetEngine
+) -> tuple[NewAssetFields, str, str | None]:
+    """The asset fields, the file name and the declared asset type the metadata gives. Keys a
+    tus client adds of its own accord (``relativePath``…) are ignored."""
+    form = {key: value for key, value in metadata.items() if key in UPLOAD_FIELDS}
+    declared = form.pop("type", None) or None
+    fields = new_asset_fields(form)
+    name = metadata.get("filename") or metadata.get("name") or "upload"
+    filename = field_rules.clean_filename(name)
+    asset_types = engine.asset_types()
+    if declared is not None and declared not in asset_types:
+        # Uppy and tus-js-client send the MIME type as ``type`` / ``filetype``.
+        by_mime = declared_type_of(declared, asset_types) if "/" in declared else None
+        if by_mime is None and "/" not in declared:
+            raise InvalidInput(f"type must be one of {', '.join(sorted(asset_types))}")
+        declared = by_mime
+    if declared is None and metadata.get("filetype"):
+        declared = declared_type_of(metadata["filetype"], asset_types)
+    return fields, filename, declared

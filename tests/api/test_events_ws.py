@@ -1,0 +1,222 @@
+"""``WebSocket /api/events`` (issue 7): a watcher sees its upload's progress, strictly
+increasing and at most every 250 ms, then ``asset.created`` for it — and nothing of another
+customer; tokens as ``?token=`` or ``Authorization``; a refused handshake."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import wave
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+import trio
+from trio_websocket import ConnectionRejected, WebSocketConnection, open_websocket_url
+
+from .helpers import TEXT_BYTES, file_part, multipart, multipart_type
+
+MiB = 1024 * 1024
+PROGRESS_INTERVAL = 0.25
+
+
+def wav(size: int) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(bytes(range(256)) * (size // 256))
+    return buffer.getvalue()
+
+
+def ws_url(base_url: str, token: str | None = None) -> str:
+    url = base_url.replace("http://", "ws://") + "/api/events"
+    return f"{url}?token={token}" if token else url
+
+
+async def slowly(body: bytes, pieces: int, pause: float) -> AsyncIterator[bytes]:
+    size = -(-len(body) // pieces)
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+        await trio.sleep(pause)
+
+
+async def events_until(
+    ws: WebSocketConnection, done: Any, seconds: float = 20
+) -> list[dict[str, Any]]:
+    """Messages until ``done(message)``."""
+    seen = []
+    with trio.fail_after(seconds):
+        while True:
+            message = json.loads(await ws.get_message())
+            seen.append(message)
+            if done(message):
+                return seen
+
+
+async def test_a_watcher_sees_increasing_progress_then_asset_created_and_nothing_else(
+    base_url, client, make_token, auth
+):
+    token = make_token(user="alice", customer="acme")
+    content = wav(6 * MiB)
+    body = multipart([file_part(content, "take.wav", "audio/wav")])
+    theirs: dict[str, str] = {}
+    async with open_websocket_url(ws_url(base_url, token)) as ws:
+
+        async def other_customer() -> None:
+            answer = await client.post(
+                "/api/assets/upload",
+                headers={**auth(user="gina", customer="globex"), "X-Upload-Id": "globex-upload-1"},
+                files={"file": ("g.txt", TEXT_BYTES, "text/plain")},
+            )
+            assert answer.status_code == 201
+            theirs["asset_id"] = answer.json()["asset_id"]
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(other_customer)
+            answer = await client.post(
+                "/api/assets/upload",
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": multipart_type(),
+                    "Content-Length": str(len(body)),
+                    "X-Upload-Id": "watched-upload-1",
+                },
+                content=slowly(body, 12, 0.15),
+            )
+        assert answer.status_code == 201, answer.text
+        asset_id = answer.json()["asset_id"]
+        seen = await events_until(
+            ws, lambda m: m["event"] == "asset.created" and m["data"]["asset_id"] == asset_id
+        )
+
+    mine = [m for m in seen if m["data"].get("upload_id") == "watched-upload-1"]
+    assert all(m["event"] == "upload.progress" for m in mine)
+    receiving = [m for m in mine if m["data"]["state"] == "receiving"]
+    counts = [m["data"]["received_bytes"] for m in receiving]
+    assert len(counts) >= 3, counts
+    assert counts == sorted(set(counts)), f"not strictly increasing: {counts}"
+    times = [datetime.fromisoformat(m["at"]).timestamp() for m in receiving]
+    # published at most every 250 ms (``at`` is to the millisecond)
+    assert all(b - a >= PROGRESS_INTERVAL - 0.002 for a, b in itertools.pairwise(times)), times
+    assert [m["data"]["state"] for m in mine][-1] == "committed"
+    assert mine[-1]["data"]["asset_id"] == asset_id
+    assert mine[-1]["data"]["received_bytes"] == len(content)
+    assert all(m["data"]["total_bytes"] == len(body) for m in mine)
+    assert seen[-1]["event"] == "asset.created"
+    assert seen.index(mine[-1]) < len(seen) - 1
+    # nothing of globex: neither its upload nor its asset
+    text = json.dumps(seen)
+    assert "globex-upload-1" not in text and theirs["asset_id"] not in text
+
+
+async def test_tus_progress_and_asset_events_with_the_token_in_a_header(
+    base_url, client, make_token
+):
+    token = make_token(user="alice", customer="acme")
+    headers = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
+    async with open_websocket_url(
+        ws_url(base_url), extra_headers=[("Authorization", f"Bearer {token}")]
+    ) as ws:
+        created = await client.post(
+            "/api/uploads/", headers={**headers, "Upload-Length": str(len(TEXT_BYTES))}
+        )
+        url = created.headers["Location"]
+        upload_id = url.rsplit("/", 1)[1]
+        sent = 0
+        for piece in (TEXT_BYTES[:300], TEXT_BYTES[300:900], TEXT_BYTES[900:]):
+            answer = await client.patch(
+                url,
+                headers={
+                    **headers,
+                    "Content-Type": "application/offset+octet-stream",
+                    "Upload-Offset": str(sent),
+                },
+                content=piece,
+            )
+            assert answer.status_code == 204, answer.text
+            sent += len(piece)
+            await trio.sleep(PROGRESS_INTERVAL)
+        asset_id = answer.headers["Asset-Id"]
+        seen = await events_until(
+            ws, lambda m: m["event"] == "asset.created" and m["data"]["asset_id"] == asset_id
+        )
+        edited = await client.put(
+            f"/api/assets/{asset_id}",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"title": "x"},
+        )
+        assert edited.status_code == 200
+        updated = await events_until(ws, lambda m: m["event"] == "asset.updated")
+    progress = [m["data"] for m in seen if m["data"].get("upload_id") == upload_id]
+    counts = [p["received_bytes"] for p in progress if p["state"] == "receiving"]
+    assert counts == [300, 900, len(TEXT_BYTES)]
+    assert [p["state"] for p in progress][-2:] == ["committing", "committed"]
+    assert progress[-1]["asset_id"] == asset_id
+    assert updated[-1]["data"]["asset_id"] == asset_id
+
+
+@pytest.mark.file_store_only
+async def test_private_assets_events_are_for_their_owner_and_admins(base_url, client, make_token):
+    owner = make_token(user="owen", customer="acme")
+    colleague = make_token(user="eddie", customer="acme")
+    admin = make_token(user="ada", customer="acme", roles=("admin",))
+    async with (
+        open_websocket_url(ws_url(base_url, colleague)) as theirs,
+        open_websocket_url(ws_url(base_url, admin)) as admins,
+    ):
+        for visibility in ("private", "customer"):
+            answer = await client.post(
+                "/api/assets/upload",
+                headers={"Authorization": f"Bearer {owner}"},
+                files={"file": ("n.txt", TEXT_BYTES, "text/plain")},
+                data={"visibility": visibility},
+            )
+            assert answer.status_code == 201
+        public_id = answer.json()["asset_id"]
+        seen_by_admin = await events_until(
+            admins, lambda m: m["event"] == "asset.created" and m["data"]["asset_id"] == public_id
+        )
+        seen_by_colleague = await events_until(theirs, lambda m: m["event"] == "asset.created")
+    assert len([m for m in seen_by_admin if m["event"] == "asset.created"]) == 2
+    # the colleague's first asset.created is the customer-visible one; no progress of owen's
+    assert seen_by_colleague[-1]["data"]["asset_id"] == public_id
+    assert all(m["event"] != "upload.progress" for m in seen_by_colleague)
+
+
+@pytest.mark.file_store_only
+@pytest.mark.parametrize("token", [None, "not-a-jwt"])
+async def test_a_handshake_without_a_valid_token_is_refused(base_url, token):
+    with pytest.raises(ConnectionRejected) as refused:
+        async with open_websocket_url(ws_url(base_url, token)):
+            pass
+    assert refused.value.status_code == 401
+    assert json.loads(refused.value.body)["status"] == 401
+
+
+@pytest.mark.file_store_only
+async def test_a_service_names_its_customer(base_url, make_token):
+    service = make_token(user="billing", customer="internal", roles=("service",))
+    with pytest.raises(ConnectionRejected) as refused:
+        async with open_websocket_url(ws_url(base_url, service)):
+            pass
+    assert refused.value.status_code == 400
+    url = ws_url(base_url, service) + "&customer_id=acme"
+    async with open_websocket_url(url) as ws:
+        assert not ws.closed
+
+
+@pytest.mark.file_store_only
+async def test_the_connection_closes_when_the_token_expires(base_url, make_token):
+    token = make_token(ttl=1)
+    async with open_websocket_url(ws_url(base_url, token)) as ws:
+        with trio.fail_after(15):
+            while True:
+                try:
+                    await ws.get_message()
+                except Exception:
+                    break
+        assert ws.closed.code == 4001
