@@ -32,7 +32,7 @@ from .errors import (
 from .events import Event, EventHub, asset_event
 from .fields import NewAssetFields
 from .inspection import SNIFF_BYTES, ContentInspector, Description, Detected
-from .model import TEMP_BUCKET, Principal
+from .model import TEMP_BUCKET, Principal, Version, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,21 @@ class StagedContent:
     detected: Detected
     description: Description
     original_filename: str
+
+    def as_version(self, number: int, key: str) -> Version:
+        """This content as version ``number`` stored under ``key``."""
+        return Version(
+            version=number,
+            created_at=utc_now(),
+            size=self.size,
+            storage_key=key,
+            checksum=self.checksum,
+            mime_type=self.detected.mime_type,
+            original_filename=self.original_filename,
+            duration=self.description.duration,
+            dimensions=self.description.dimensions,
+            extracted={"format": self.detected.format, **self.description.extracted},
+        )
 
 
 @dataclass(slots=True)

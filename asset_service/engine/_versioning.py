@@ -36,7 +36,6 @@ from .model import (
     Version,
     bucket_of,
     storage_key,
-    utc_now,
 )
 
 logger = logging.getLogger(__name__)
@@ -112,20 +111,6 @@ class VersioningActor:
     async def _add(self, asset_id: str, principal: Principal, staged: StagedContent) -> Asset:
         source = (TEMP_BUCKET, staged.temp_key)
 
-        def version_from(number: int, key: str) -> Version:
-            return Version(
-                version=number,
-                created_at=utc_now(),
-                size=staged.size,
-                storage_key=key,
-                checksum=staged.checksum,
-                mime_type=staged.detected.mime_type,
-                original_filename=staged.original_filename,
-                duration=staged.description.duration,
-                dimensions=staged.description.dimensions,
-                extracted={"format": staged.detected.format, **staged.description.extracted},
-            )
-
         async def check_type(asset: Asset) -> None:
             if staged.detected.type != asset.type:
                 raise UnsupportedContent(
@@ -133,7 +118,9 @@ class VersioningActor:
                     f"but the bytes are {staged.detected.type} ({staged.detected.mime_type})"
                 )
 
-        return await self._commit_version(asset_id, principal, source, version_from, check_type)
+        return await self._commit_version(
+            asset_id, principal, source, staged.as_version, check_type
+        )
 
     async def _restore(self, asset_id: str, principal: Principal, number: int) -> Asset:
         asset = policy.check_writable(principal, await self._catalog.get(asset_id))
@@ -142,25 +129,11 @@ class VersioningActor:
             raise NotFound(f"version {number} does not exist (or was pruned)")
         source = (bucket_of(asset, self._asset_types()), old.storage_key)
 
-        def version_from(new_number: int, key: str) -> Version:
-            return Version(
-                version=new_number,
-                created_at=utc_now(),
-                size=old.size,
-                storage_key=key,
-                checksum=old.checksum,
-                mime_type=old.mime_type,
-                original_filename=old.original_filename,
-                duration=old.duration,
-                dimensions=old.dimensions,
-                extracted=dict(old.extracted),
-            )
-
         async def no_check(asset: Asset) -> None:
             return None
 
         return await self._commit_version(
-            asset_id, principal, source, version_from, no_check, copy=True
+            asset_id, principal, source, old.renumbered, no_check, copy=True
         )
 
     async def _commit_version(

@@ -246,20 +246,9 @@ class AssetEngine:
         asset_id = new_asset_id()
         who = spec.principal
         key = storage_key(who.customer_id, asset_id, 1)
-        now = utc_now()
-        extracted = {"format": staged.detected.format, **staged.description.extracted}
-        version = Version(
-            version=1,
-            created_at=now,
-            size=staged.size,
-            storage_key=key,
-            checksum=staged.checksum,
-            mime_type=staged.detected.mime_type,
-            original_filename=staged.original_filename,
-            duration=staged.description.duration,
-            dimensions=staged.description.dimensions,
-            extracted=extracted,
-        )
+        version = staged.as_version(1, key)
+        now = version.created_at
+        extracted = dict(version.extracted)
         asset = Asset(
             asset_id=asset_id,
             customer_id=who.customer_id,

@@ -115,6 +115,16 @@ class Version:
     dimensions: Dimensions | None = None
     extracted: dict[str, Any] = field(default_factory=dict)
 
+    def renumbered(self, number: int, key: str) -> Version:
+        """The same content as a new version ``number`` under ``key`` (a restore)."""
+        return dataclasses.replace(
+            self,
+            version=number,
+            storage_key=key,
+            created_at=utc_now(),
+            extracted=dict(self.extracted),
+        )
+
 
 @dataclass(slots=True)
 class Asset:
