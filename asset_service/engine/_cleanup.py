@@ -262,9 +262,10 @@ class CleanupActor:
             await self._keep_lease()
 
     async def purge(self, asset: Asset) -> None:
-        """Every version's blob, then the record."""
+        """Every version's blob (and its public copy, if any), then the record."""
         bucket = bucket_of(asset, self._asset_types())
         for version in asset.versions:
+            await self._store.set_public(bucket, version.storage_key, False)
             await self._store.delete(bucket, version.storage_key)
         await self._catalog.delete(asset.asset_id)
         self._hub.publish(asset_event("asset.purged", asset))

@@ -23,6 +23,7 @@ import trio
 
 from . import policy
 from ._actor import Reply, answer_with
+from ._public import is_published, sync_public, unpublish
 from ._upload import StagedContent
 from .blobstore import BlobStore
 from .catalog import Catalog
@@ -193,7 +194,10 @@ class VersioningActor:
         finally:
             self._busy_assets.discard(asset_id)
         for old in pruned:
+            await unpublish(self._store, bucket, old.storage_key)
             await self._store.delete(bucket, old.storage_key)
+        if is_published(asset):
+            asset = await sync_public(self._store, self._catalog, bucket, asset)
         self._hub.publish(asset_event("version.created", asset, version=version.version))
         return asset
 

@@ -59,7 +59,8 @@ class BlobStore(abc.ABC):
 
     @abc.abstractmethod
     async def ensure_bucket(self, bucket: str) -> None:
-        """Create ``bucket`` if it does not exist (private: nothing publicly readable)."""
+        """Create ``bucket`` if it does not exist (private: nothing publicly readable but what
+        ``set_public`` publishes)."""
 
     @abc.abstractmethod
     async def open_writer(self, bucket: str, key: str) -> BlobWriter:
@@ -113,6 +114,14 @@ class BlobStore(abc.ABC):
         """A URL that downloads the blob without credentials for ``expires`` seconds, named
         ``filename`` (``Content-Disposition``), or ``None`` if the store can't make one (the
         service then signs a URL of its own). Not abstract: only remote stores have this."""
+        return None
+
+    async def set_public(self, bucket: str, key: str, public: bool) -> str | None:
+        """Make the blob ``bucket/key`` readable without credentials (``public``), or no longer
+        so. Returns the URL it can then be fetched at when the store serves it directly, else
+        ``None``. Idempotent either way. Not abstract: the default does nothing and returns
+        ``None`` — the filesystem store's case, where the service serves public assets itself
+        (which it does for every store)."""
         return None
 
     @abc.abstractmethod

@@ -21,6 +21,7 @@ import trio
 from . import policy
 from ._actor import ask
 from ._cleanup import CleanupActor, CleanupPolicy, CleanupReport, CleanupTotals, RunCleanup
+from ._public import is_published, sync_public, unpublish
 from ._resumable import Checksum, NewUpload, ResumableUploads
 from ._upload import (
     BeginUpload,
@@ -54,6 +55,7 @@ from .model import (
     Storage,
     UploadSession,
     Version,
+    Visibility,
     bucket_of,
     new_asset_id,
     storage_key,
@@ -281,9 +283,18 @@ class AssetEngine:
         try:
             await self.store.move(TEMP_BUCKET, staged.temp_key, asset_type.bucket, key)
             try:
+                if is_published(asset):
+                    try:
+                        asset.storage.url = await self.store.set_public(
+                            asset_type.bucket, key, True
+                        )
+                    except Exception:
+                        logger.exception("could not publish asset %s", asset_id)
                 await self.catalog.insert(asset)
             except BaseException:
                 with trio.move_on_after(30, shield=True):
+                    if is_published(asset):
+                        await unpublish(self.store, asset_type.bucket, key)
                     await self.store.delete(asset_type.bucket, key)
                 raise
         finally:
@@ -448,8 +459,11 @@ class AssetEngine:
         expected_revision: int | None = None,
     ) -> Asset:
         """Apply validated changes (``fields.metadata_changes``)."""
+        was_published = False
 
         def apply(asset: Asset) -> None:
+            nonlocal was_published
+            was_published = is_published(asset)
             for key, value in changes.items():
                 if key == "name":
                     asset.name = value
@@ -461,6 +475,9 @@ class AssetEngine:
                     setattr(asset.metadata, key, value)
 
         asset = await self._update(principal, asset_id, apply, expected_revision=expected_revision)
+        published = is_published(asset)
+        if was_published != published or (published and asset.storage.url is None):
+            asset = await self._sync_public(asset)
         if changes.get("folder", "/") != "/":
             await self.catalog.add_folder(asset.customer_id, asset.type, changes["folder"])
         self._publish("asset.updated", asset)
@@ -477,6 +494,8 @@ class AssetEngine:
             asset.deleted_at = None
 
         asset = await self._update(principal, asset_id, undelete, include_deleted=True)
+        if is_published(asset):
+            asset = await self._sync_public(asset)
         self._publish("asset.restored", asset)
         return asset
 
@@ -485,6 +504,8 @@ class AssetEngine:
             asset.deleted_at = utc_now()
 
         asset = await self._update(principal, asset_id, mark)
+        if asset.visibility == Visibility.PUBLIC or asset.storage.url is not None:
+            asset = await self._sync_public(asset)  # a deleted asset is never public
         self._publish("asset.deleted", asset)
         return asset
 
@@ -563,6 +584,11 @@ class AssetEngine:
         return replace(self._cleanup.totals)
 
     # --- helpers -------------------------------------------------------------------------
+
+    async def _sync_public(self, asset: Asset) -> Asset:
+        return await sync_public(
+            self.store, self.catalog, bucket_of(asset, self.asset_types()), asset
+        )
 
     def _publish(self, name: str, asset: Asset) -> None:
         self.hub.publish(asset_event(name, asset))

@@ -369,3 +369,59 @@ def test_sdk_client_reads_what_the_store_wrote(moto_s3: str) -> None:
 
     drop_buckets(moto_s3)
     assert s3_contents(moto_s3) == []
+
+
+# --- public copies -----------------------------------------------------------------------------
+
+
+async def test_the_bucket_policy_lets_anyone_read_public_copies_only(store, small_parts_url):
+    import json
+
+    client = sdk_client(small_parts_url)
+    physical = store.physical(BUCKET)
+    policy = json.loads(await trio.to_thread.run_sync(client.get_bucket_policy, physical))
+    statements = policy["Statement"]
+    assert len(statements) == 1
+    (statement,) = statements
+    assert statement["Effect"] == "Allow"
+    actions = statement["Action"]
+    assert (actions if isinstance(actions, list) else [actions]) == ["s3:GetObject"]
+    resources = statement["Resource"]
+    assert (resources if isinstance(resources, list) else [resources]) == [
+        f"arn:aws:s3:::{physical}/public/*"
+    ]
+    await store.ensure_bucket(BUCKET)  # idempotent: the policy is set again, unchanged
+    assert json.loads(await trio.to_thread.run_sync(client.get_bucket_policy, physical)) == policy
+
+
+async def test_set_public_copies_under_public_and_back(store, small_parts_url) -> None:
+    await put(store, BUCKET, "c/a/v1", b"public bytes")
+    url = await store.set_public(BUCKET, "c/a/v1", True)
+    endpoint = parse_s3_url(small_parts_url).endpoint
+    assert url == f"http://{endpoint}/{store.physical(BUCKET)}/public/c/a/v1"
+    assert await read_all(store, BUCKET, "public/c/a/v1") == b"public bytes"
+    assert await read_all(store, BUCKET, "c/a/v1") == b"public bytes"  # the private key stays
+    status, body, _ = await trio.to_thread.run_sync(fetch, url)
+    assert (status, body) == (200, b"public bytes")
+    # Only the public copy is readable anonymously.
+    private = url.replace("/public/", "/")
+    status, body, _ = await trio.to_thread.run_sync(fetch, private)
+    assert status == 403 and b"public bytes" not in body
+    assert await store.set_public(BUCKET, "c/a/v1", True) == url  # idempotent
+    assert await store.set_public(BUCKET, "c/a/v1", False) is None
+    assert await store.stat(BUCKET, "public/c/a/v1") is None
+    assert await store.stat(BUCKET, "c/a/v1") is not None
+    assert (await trio.to_thread.run_sync(fetch, url))[0] in (403, 404)
+    assert await store.set_public(BUCKET, "c/a/v1", False) is None  # idempotent
+
+
+async def test_set_public_of_a_missing_blob_is_a_key_error(store) -> None:
+    with pytest.raises(KeyError):
+        await store.set_public(BUCKET, "c/a/v9", True)
+
+
+async def test_public_urls_name_the_public_endpoint(small_parts_url) -> None:
+    store = MinioBlobStore.from_url(f"{small_parts_url}&public_endpoint=cdn.example.com")
+    assert store.public_url(BUCKET, "c/a/v1") == (
+        f"http://cdn.example.com/{store.physical(BUCKET)}/public/c/a/v1"
+    )

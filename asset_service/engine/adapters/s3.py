@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
 import math
 import os
@@ -63,6 +64,30 @@ _BAD_CREDENTIALS = frozenset(
     {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
 )
 _BUCKET_TAKEN = frozenset({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"})
+#: where public copies of blobs live in their bucket: ``public/{key}``, the only keys the bucket
+#: policy lets anyone read without credentials
+PUBLIC_PREFIX = "public/"
+
+logger = logging.getLogger(__name__)
+
+
+def public_read_policy(physical_bucket: str) -> str:
+    """The bucket policy ``ensure_bucket`` sets: anonymous ``s3:GetObject`` on ``public/*``
+    only — no listing, nothing else readable."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "PublicReadOfPublicPrefix",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": ["*"]},
+                    "Action": ["s3:GetObject"],
+                    "Resource": [f"arn:aws:s3:::{physical_bucket}/{PUBLIC_PREFIX}*"],
+                }
+            ],
+        }
+    )
 
 
 def _missing(error: S3Error) -> bool:
@@ -92,6 +117,9 @@ class S3Options:
     #: the ``host:port`` clients reach the store at, when it is not ``endpoint`` (the URLs are
     #: signed for it); same ``secure`` setting
     presign_endpoint: str = ""
+    #: the ``host:port`` clients reach public copies (``set_public``) at, when it is not
+    #: ``endpoint`` (e.g. a CDN); same ``secure`` setting
+    public_endpoint: str = ""
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -104,8 +132,8 @@ def parse_s3_url(url: str) -> S3Options:
     Access and secret key are percent-decoded. Query options: ``secure`` (default true),
     ``region``, ``bucket_prefix``, ``part_size`` (bytes, 5 MiB to 5 GiB), ``max_threads``,
     ``max_transfers``, ``connect_timeout``, ``read_timeout`` (seconds), ``retries``,
-    ``presign`` (default false), ``presign_endpoint``. Raises ``ValueError`` naming what is
-    wrong (the password is never repeated)."""
+    ``presign`` (default false), ``presign_endpoint``, ``public_endpoint``. Raises
+    ``ValueError`` naming what is wrong (the password is never repeated)."""
     parts = urlsplit(url)
     if parts.scheme not in ("s3", "minio"):
         raise ValueError(f"not an s3:// URL (scheme {parts.scheme!r})")
@@ -138,7 +166,7 @@ def parse_s3_url(url: str) -> S3Options:
             if raw.lower() not in _TRUE | _FALSE:
                 raise ValueError(f"{name}={raw!r}: use true or false")
             values[name] = raw.lower() in _TRUE
-        elif name in ("region", "bucket_prefix", "presign_endpoint"):
+        elif name in ("region", "bucket_prefix", "presign_endpoint", "public_endpoint"):
             values[name] = raw
         elif name in numbers:
             try:
@@ -469,7 +497,23 @@ class MinioBlobStore(BlobStore):
                     return
                 raise
 
+        def allow_public_prefix() -> None:
+            try:
+                self.client.set_bucket_policy(physical, public_read_policy(physical))
+            except S3Error as error:
+                if error.code not in ("AccessDenied", "NotImplemented"):
+                    raise
+                # A key that may not set policies: public copies are then not readable
+                # anonymously, and the service's own download route still serves them.
+                logger.warning(
+                    "could not set the public-read policy of bucket %s (%s): public assets "
+                    "are served by the service only",
+                    physical,
+                    error.code,
+                )
+
         await self._call(ensure)
+        await self._call(allow_public_prefix)
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -665,6 +709,26 @@ class MinioBlobStore(BlobStore):
         finally:
             response.close()
             response.release_conn()
+
+    async def set_public(self, bucket: str, key: str, public: bool) -> str | None:
+        """A public copy of the blob at ``public/{key}`` in the same bucket, which the bucket
+        policy (``ensure_bucket``) lets anyone read: a server-side copy, and its URL at
+        ``public_endpoint`` (or ``endpoint``). ``public=False`` removes the copy."""
+        _check_key(key)
+        if key.startswith(PUBLIC_PREFIX):
+            raise ValueError(f"{key!r} is a public copy already")
+        public_key = PUBLIC_PREFIX + key
+        if not public:
+            await self.delete(bucket, public_key)
+            return None
+        await self.copy(bucket, key, bucket, public_key)
+        return self.public_url(bucket, key)
+
+    def public_url(self, bucket: str, key: str) -> str:
+        """Where the public copy of ``bucket/key`` is read without credentials."""
+        scheme = "https" if self.options.secure else "http"
+        host = self.options.public_endpoint or self.options.endpoint
+        return f"{scheme}://{host}/{self.physical(bucket)}/{quote(PUBLIC_PREFIX + key)}"
 
     async def presigned_url(
         self, bucket: str, key: str, expires: float, filename: str
