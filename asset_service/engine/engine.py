@@ -81,6 +81,27 @@ class EngineConfig:
     upload_session_ttl: float = 86400.0
 
 
+class KeyedLocks:
+    """A ``trio.Lock`` per key, forgotten once nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[trio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (trio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
 class AssetEngine:
     def __init__(
         self,
@@ -97,6 +118,7 @@ class AssetEngine:
         self.hub.add_listener(inspector.notify)
         self.instance_id = uuid.uuid4().hex
         self._busy_assets: set[str] = set()
+        self._edit_turns = KeyedLocks()
         self._uploads = UploadActor(store, inspector, self.hub, self._promote)
         self._resumable = ResumableUploads(
             store,
@@ -528,7 +550,22 @@ class AssetEngine:
     ) -> Asset:
         """Compare-and-set loop: re-read and re-apply on a concurrent change, unless the caller
         pinned a revision (``If-Match``), which then fails with ``PreconditionFailed``. An
-        asset the caller can't see is ``NotFound`` before its role is looked at."""
+        asset the caller can't see is ``NotFound`` before its role is looked at. Edits of one
+        asset take turns within this instance, so the loop only retries for other instances
+        (64 clients editing 20 assets exhausted it: ``make load`` saw 409s)."""
+        async with self._edit_turns.hold(asset_id):
+            return await self._compare_and_set(
+                principal, asset_id, mutate, expected_revision, include_deleted
+            )
+
+    async def _compare_and_set(
+        self,
+        principal: Principal,
+        asset_id: str,
+        mutate: Callable[[Asset], None],
+        expected_revision: int | None,
+        include_deleted: bool,
+    ) -> Asset:
         for _ in range(CAS_ATTEMPTS):
             asset = policy.check_readable(
                 principal, await self.catalog.get(asset_id), include_deleted=include_deleted

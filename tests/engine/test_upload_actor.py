@@ -232,3 +232,19 @@ async def test_client_upload_ids_are_labels_not_storage_keys(open_test_engine):
         )
         assert theirs.checksum == hashlib.sha256(b"TXT: mallory's text").hexdigest()
         assert engine.upload_progress("acme", "same-label-123") is None
+
+
+async def test_concurrent_unpinned_edits_of_one_asset_all_land(open_test_engine):
+    """Edits without If-Match take turns per asset: none is refused for contention."""
+    async with open_test_engine() as engine:
+        asset = await upload(engine, [b"TXT: edited by many"])
+
+        async def edit(n: int) -> None:
+            await engine.update_metadata(EDITOR, asset.asset_id, {"title": f"t{n}"})
+
+        async with trio.open_nursery() as nursery:
+            for n in range(30):
+                nursery.start_soon(edit, n)
+        final = await engine.catalog.get(asset.asset_id)
+        assert final.revision == asset.revision + 30
+        assert engine._edit_turns._locks == {}
