@@ -17,7 +17,7 @@ BENCH_STAMP := $(VENV)/.bench-stamp
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv install media-tools run test fuzz lint format bench clean distclean
+.PHONY: help venv install media-tools run test fuzz lint format bench load clean distclean
 
 help: ## list the targets
 	@echo "Asset Service — make targets:"
@@ -99,6 +99,13 @@ $(BENCH_STAMP): pyproject.toml | $(STAMP)
 # on a full run, the results block of BENCHMARKS.md. Not part of `make test`.
 bench: $(STAMP) $(BENCH_STAMP) media-tools ## benchmarks vs nginx and FastAPI (QUICK=1: <2 min; BENCH_ARGS=...)
 	$(BIN)/python -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
+
+# bench/load.py: the real server on a free 127.0.0.1 port, 64 client threads for 60 s (QUICK=1:
+# 8 for 10 s) mixing uploads, ranged downloads, searches and edits, every loop bounded in count
+# and time; prints errors, req/s, p50/p99 per kind and the server's RSS over time, writes
+# bench/results/load.json and fails on any error or an unbounded RSS. Not part of `make test`.
+load: $(STAMP) ## mixed load: 64 clients for 60 s on loopback (QUICK=1: 8 for 10 s; BENCH_ARGS=...)
+	$(BIN)/python -m bench.load $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 clean: ## remove caches and build artefacts (keeps .venv and ./data)
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
