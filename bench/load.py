@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import random
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -34,14 +33,21 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .procs import MiB, free_port, process_tree, rss_bytes
+from .procs import (
+    MiB,
+    free_port,
+    process_tree,
+    rss_bytes,
+    service_env,
+    service_token,
+    start_service,
+    stop_service,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "load.json"
@@ -96,60 +102,6 @@ def random_file(rng: random.Random, index: int) -> tuple[str, str, bytes]:
 
 
 # --- the server --------------------------------------------------------------------------
-
-
-def server_env(data_dir: Path, port: int) -> dict[str, str]:
-    # The caller's ASSET_* settings would change what is measured: start from none of them.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSET_")}
-    env.update(
-        ASSET_HOST=HOST,
-        ASSET_PORT=str(port),
-        ASSET_DATA_DIR=str(data_dir),
-        ASSET_JWT_SECRET=secrets.token_urlsafe(48),
-        ASSET_LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the server did not answer /healthz within {timeout:.0f} s")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
-def issue_token(env: dict[str, str]) -> str:
-    return subprocess.run(
-        [
-            *(sys.executable, "-m", "asset_service.cli", "token"),
-            *("--user", "load", "--customer", "load", "--role", "editor", "--ttl", "7200"),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout.strip()
 
 
 # --- RSS -----------------------------------------------------------------------------------
@@ -371,18 +323,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     try:
         port = free_port()
         base = f"http://{HOST}:{port}"
-        env = server_env(work / "data", port)
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "asset_service.cli", "serve"],
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_ready(base, process, timeout=30)
-        token = issue_token(env)
+        env = service_env(work / "data", port)
+        process = start_service(env, log_path, base)
+        token = service_token(env, user="load")
         seeded = seed(port, token, SEED_ASSETS)
         print(
             f"server on {base} (pid {process.pid}); seeded {len(seeded)} assets; "
@@ -431,7 +374,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         raise
     finally:
         if process is not None:
-            stop_server(process)
+            stop_service(process)
         shutil.rmtree(work, ignore_errors=True)
 
     kinds = {}

@@ -4,8 +4,15 @@ and its children (nginx's workers), sampled while a measurement runs."""
 from __future__ import annotations
 
 import os
+import secrets
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,3 +148,86 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self._sample()
+
+
+# --- the service as a subprocess ----------------------------------------------------------------
+# Shared by every bench script; stdlib only, so it imports both as ``bench.procs`` and, from the
+# scripts run as files (upload_memory.py, s3_throughput.py), as ``procs``.
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def service_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:
+    """The environment of a bench server: none of the caller's ASSET_* settings (they would
+    change what is measured), a fresh secret, and ``settings`` (``ASSET_`` + upper-cased)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSET_")}
+    env.update(
+        ASSET_HOST="127.0.0.1",
+        ASSET_PORT=str(port),
+        ASSET_DATA_DIR=str(data_dir),
+        ASSET_JWT_SECRET=secrets.token_urlsafe(48),
+        ASSET_LOG_LEVEL="WARNING",
+    )
+    env.update({f"ASSET_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
+def start_service(env: dict[str, str], log_path: Path, base: str) -> subprocess.Popen[bytes]:
+    """``asset-service serve`` with its output in ``log_path``, once it answers /healthz."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "asset_service.cli", "serve"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_ready(base, process, timeout=30)
+    except BaseException:
+        stop_service(process)
+        raise
+    return process
+
+
+def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the server did not answer /healthz within {timeout:.0f} s")
+
+
+def stop_service(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+def service_token(env: dict[str, str], user: str = "bench", ttl: int = 7200) -> str:
+    """An editor's token for customer ``user``, from the CLI with the server's secret."""
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "asset_service.cli", "token"),
+            *("--user", user, "--customer", user, "--role", "editor", "--ttl", str(ttl)),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.strip()

@@ -37,17 +37,8 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from upload_memory import (
-    RssSampler,
-    curl,
-    curl_sha256,
-    free_port,
-    proc_status_kib,
-    server_env,
-    stop_server,
-    wait_ready,
-    write_random_wav,
-)
+from procs import free_port, service_env, service_token, start_service, status_kib, stop_service
+from upload_memory import RssSampler, curl, curl_sha256, write_random_wav
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -131,36 +122,20 @@ def service_round_trip(
     prefix = f"bench{uuid.uuid4().hex[:6]}-"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = server_env(work / "data", port, size + 64 * MiB)
-    env["ASSET_BLOB_STORE"] = f"{s3_url}&bucket_prefix={prefix}"
+    env = service_env(
+        work / "data",
+        port,
+        max_upload_bytes=str(size + 64 * MiB),
+        blob_store=f"{s3_url}&bucket_prefix={prefix}",
+    )
     log_path = work / "server.log"
     process: subprocess.Popen[bytes] | None = None
     try:
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "asset_service.cli", "serve"],
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_ready(base, process, timeout=30)
-        token = subprocess.run(
-            [
-                *(sys.executable, "-m", "asset_service.cli", "token"),
-                *("--user", "bench", "--customer", "bench", "--role", "editor"),
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout.strip()
+        process = start_service(env, log_path, base)
+        token = service_token(env)
         auth = ["-H", f"Authorization: Bearer {token}"]
         time.sleep(0.5)
-        baseline_kib = proc_status_kib(process.pid, "VmRSS") or 0
+        baseline_kib = status_kib(process.pid, "VmRSS") or 0
         response = work / "upload.json"
         with RssSampler(process.pid) as upload_rss:
             status, upload_s = curl(
@@ -200,7 +175,7 @@ def service_round_trip(
         raise
     finally:
         if process is not None:
-            stop_server(process)
+            stop_service(process)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{result['server_download_peak_rss_mib']} MiB down)"
         )
         if moto is not None:
-            result["moto_rss_mib"] = round((proc_status_kib(moto.pid, "VmRSS") or 0) / 1024, 1)
+            result["moto_rss_mib"] = round((status_kib(moto.pid, "VmRSS") or 0) / 1024, 1)
         result.update(
             when=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             python=platform.python_version(),

@@ -21,20 +21,17 @@ import hashlib
 import json
 import os
 import platform
-import secrets
 import shutil
-import signal
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from procs import free_port, service_env, service_token, start_service, status_kib, stop_service
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "upload_memory.json"
@@ -76,64 +73,7 @@ def write_random_wav(path: Path, size: int) -> str:
 # --- the server --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def server_env(data_dir: Path, port: int, max_upload: int) -> dict[str, str]:
-    # The caller's ASSET_* settings would change what is measured: start from none of them.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSET_")}
-    env.update(
-        ASSET_HOST="127.0.0.1",
-        ASSET_PORT=str(port),
-        ASSET_DATA_DIR=str(data_dir),
-        ASSET_JWT_SECRET=secrets.token_urlsafe(48),
-        ASSET_MAX_UPLOAD_BYTES=str(max_upload),
-        ASSET_LOG_LEVEL="WARNING",
-    )
-    return env
-
-
-def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the server did not answer /healthz within {timeout:.0f} s")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
 # --- memory ------------------------------------------------------------------------------
-
-
-def proc_status_kib(pid: int, key: str) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
 
 
 @dataclass
@@ -158,7 +98,7 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            rss = proc_status_kib(self.pid, "VmRSS")
+            rss = status_kib(self.pid, "VmRSS")
             if rss is not None:
                 self.samples_kib.append(rss)
             self._stop.wait(self.interval)
@@ -242,32 +182,12 @@ def run(size: int, tmp_root: str | None, timeout: float) -> dict[str, object]:
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = server_env(work / "data", port, size + 64 * MiB)
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "asset_service.cli", "serve"],
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_ready(base, process, timeout=30)
-        token = subprocess.run(
-            [
-                *(sys.executable, "-m", "asset_service.cli", "token"),
-                *("--user", "bench", "--customer", "bench", "--role", "editor"),
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout.strip()
+        env = service_env(work / "data", port, max_upload_bytes=str(size + 64 * MiB))
+        process = start_service(env, log_path, base)
+        token = service_token(env)
         auth = ["-H", f"Authorization: Bearer {token}"]
         time.sleep(0.5)  # let the server settle after start-up before the baseline
-        baseline_kib = proc_status_kib(process.pid, "VmRSS") or 0
+        baseline_kib = status_kib(process.pid, "VmRSS") or 0
 
         response = work / "upload.json"
         with RssSampler(process.pid) as upload_rss:
@@ -300,7 +220,7 @@ def run(size: int, tmp_root: str | None, timeout: float) -> dict[str, object]:
             )
         if status != "200":
             raise RuntimeError(f"download answered {status}")
-        hwm_kib = proc_status_kib(process.pid, "VmHWM") or 0
+        hwm_kib = status_kib(process.pid, "VmHWM") or 0
         return {
             "size_bytes": size,
             "size_mib": round(size / MiB, 1),
@@ -327,7 +247,7 @@ def run(size: int, tmp_root: str | None, timeout: float) -> dict[str, object]:
         raise
     finally:
         if process is not None:
-            stop_server(process)
+            stop_service(process)
         shutil.rmtree(work, ignore_errors=True)
 
 
