@@ -7,9 +7,12 @@ its blob is placed: the reservation is a lease named ``versions:{asset_id}``, so
 picks the next number and writes ``{customer}/{asset}/v{n}``, and the compare-and-set on
 ``revision`` then publishes the version (retrying with the same number when only the record's
 metadata changed meanwhile). Without the reservation two instances would pick the same number,
-and the loser of the compare-and-set would already have overwritten the winner's blob. A
-reservation outlives a crashed instance for ``RESERVATION_TTL``; the blob it may have placed is
-unreferenced, and the cleanup's orphan sweep removes it (or the next holder overwrites it)."""
+and the loser of the compare-and-set would already have overwritten the winner's blob. The
+holder renews the reservation every ``RESERVATION_RENEW_EVERY`` seconds for as long as it works
+(placing a big blob on S3 is a server-side copy of any length), so the lease itself can be short:
+a reservation outlives a crashed instance by at most ``RESERVATION_TTL``, which a waiting change
+sits out (``RESERVATION_WAIT`` is longer). The blob a crashed holder may have placed is
+unreferenced; the cleanup's orphan sweep removes it (or the next holder overwrites it)."""
 
 from __future__ import annotations
 
@@ -42,11 +45,13 @@ from .model import (
 logger = logging.getLogger(__name__)
 
 CAS_ATTEMPTS = 8
-#: how long a version reservation outlives an instance that crashed while holding it; longer
-#: than placing one blob (a server-side copy of the largest upload) can take
-RESERVATION_TTL = 300.0
-#: how long a change waits for another instance's reservation of the same asset
-RESERVATION_WAIT = 30.0
+#: how long a version reservation outlives an instance that crashed while holding it (a live
+#: holder renews it every RESERVATION_RENEW_EVERY seconds, however long its work takes)
+RESERVATION_TTL = 30.0
+RESERVATION_RENEW_EVERY = 10.0
+#: how long a change waits for another instance's reservation of the same asset: longer than
+#: the TTL, so that the reservation of an instance that died holding it is always waited out
+RESERVATION_WAIT = 45.0
 
 
 def reservation_name(asset_id: str) -> str:
@@ -74,6 +79,9 @@ class RestoreVersion:
 
 
 class VersioningActor:
+    #: runs the reservation keeper of the change in progress (opened by ``run``)
+    _keepers: trio.Nursery
+
     def __init__(
         self,
         store: BlobStore,
@@ -98,7 +106,8 @@ class VersioningActor:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        async with mailbox:
+        # The nursery runs the reservation keepers of the change in progress.
+        async with mailbox, trio.open_nursery() as self._keepers:
             task_status.started()
             async for message in mailbox:
                 match message:
@@ -150,8 +159,10 @@ class VersioningActor:
         """Reserve the asset's next version number, place the content at its key, then
         compare-and-set the record (again with the same number if only metadata changed)."""
         self._busy_assets.add(asset_id)
+        keeper: trio.CancelScope | None = None
         try:
             await self._reserve(asset_id)
+            keeper = await self._keepers.start(self._keep_reserved, asset_id)
             placed: tuple[str, str] | None = None
             committed = lost = False
             try:
@@ -187,11 +198,14 @@ class VersioningActor:
                 lost = True
                 raise
             finally:
+                keeper.cancel()
                 with trio.move_on_after(30, shield=True):
                     if placed is not None and not committed and not lost:
                         await self._store.delete(*placed)
                     await self._catalog.release_lease(reservation_name(asset_id), self._holder)
         finally:
+            if keeper is not None:
+                keeper.cancel()
             self._busy_assets.discard(asset_id)
         for old in pruned:
             await unpublish(self._store, bucket, old.storage_key)
@@ -213,6 +227,23 @@ class VersioningActor:
                 delay = min(delay * 2, 0.5)
             return
         raise Conflict("another instance is changing this asset's versions; try again")
+
+    async def _keep_reserved(
+        self, asset_id: str, *, task_status: trio.TaskStatus[trio.CancelScope]
+    ) -> None:
+        """Renew the reservation until cancelled. A failed renewal is left to the next step's
+        ``_renew`` to notice: this task must never fail, or the actor's nursery would."""
+        with trio.CancelScope() as scope:
+            task_status.started(scope)
+            while True:
+                await trio.sleep(RESERVATION_RENEW_EVERY)
+                try:
+                    if not await self._catalog.acquire_lease(
+                        reservation_name(asset_id), self._holder, RESERVATION_TTL
+                    ):
+                        return
+                except Exception:
+                    logger.warning("renewing the version reservation of %s failed", asset_id)
 
     async def _renew(self, asset_id: str) -> None:
         """Extend the reservation before each step that relies on it."""
