@@ -33,17 +33,15 @@ Usage: ``python tests/crash_harness.py [--ops 100] [--seed N] [--clients 3] [--j
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import math
 import queue
-import random
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,191 +49,26 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from blob_views import FilesystemBlobs, S3Blobs
+from crash_model import (
+    REQUEST_TIMEOUT,
+    Checker,
+    Counts,
+    InvariantBroken,
+    KnownAsset,
+    Model,
+    label_of,
+)
+from crash_plan import KillPoint, Operation, form_body, make_lives, make_plan, streamed
 from server_process import (
     ServerProcess,
-    asset_blobs,
-    catalog_assets,
     mint_token,
-    png_bytes,
     run_cleanup_once,
     server_env,
     sha256,
-    temp_and_partial_files,
-    text_bytes,
 )
 
 CUSTOMER = "crash-harness"
-KINDS = ("upload", "version", "edit")
-KIND_WEIGHTS = (0.45, 0.30, 0.25)
-MIN_SIZE, MAX_SIZE = 512, 6 * 1024 * 1024
-#: operations per life, and how long after the life's last operation started it is killed
-LIFE_OPS = (2, 8)
-MAX_KILL_DELAY = 0.25
-MAX_COMMIT_DELAY = 0.03
-REQUEST_TIMEOUT = 60.0
-
-
-class InvariantBroken(AssertionError):
-    """What was found contradicts what the API said or what must never be visible."""
-
-
-# --- the plan ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Operation:
-    number: int
-    kind: str
-    size: int
-    #: an image (a PNG) or a document (text); a new version takes its asset's kind instead
-    image: bool
-    #: picks the target among the assets known when the operation runs (0 <= pick < 1)
-    pick: float
-
-    def content(self, seed: int, image: bool) -> bytes:
-        make = png_bytes if image else text_bytes
-        return make(self.size, seed * 100_003 + self.number)
-
-    def filename(self, image: bool) -> str:
-        return f"op-{self.number}.{'png' if image else 'txt'}"
-
-
-def make_plan(seed: int, count: int) -> list[Operation]:
-    rng = random.Random(seed)
-    plan = []
-    for number in range(count):
-        kind = rng.choices(KINDS, KIND_WEIGHTS)[0]
-        # log-uniform: many small files, some big enough for a kill to land mid-body
-        size = int(math.exp(rng.uniform(math.log(MIN_SIZE), math.log(MAX_SIZE))))
-        plan.append(Operation(number, kind, size, rng.random() < 0.4, rng.random()))
-    return plan
-
-
-@dataclass(frozen=True, slots=True)
-class KillPoint:
-    """When a life ends: ``delay`` seconds after its last operation has started sending
-    (``after_body=False``: anywhere in its body or later) or has sent its whole body
-    (``after_body=True``: inside the commit or the answer)."""
-
-    after_body: bool
-    delay: float
-
-
-def make_lives(seed: int, count: int) -> list[tuple[int, KillPoint]]:
-    """(operations, kill point) per life, enough lives for ``count`` operations."""
-    rng = random.Random(seed + 1)
-    lives, total = [], 0
-    while total < count:
-        size = rng.randint(*LIFE_OPS)
-        if rng.random() < 0.5:
-            kill = KillPoint(False, rng.uniform(0.0, MAX_KILL_DELAY))
-        else:
-            kill = KillPoint(True, rng.uniform(0.0, MAX_COMMIT_DELAY))
-        lives.append((size, kill))
-        total += size
-    return lives
-
-
-def streamed(body: bytes, on_sent: Callable[[], None]) -> Iterator[bytes]:
-    """``body`` in pieces, calling ``on_sent`` once httpx has asked for more after the last
-    piece — that is, once all of it has been written to the socket."""
-    for start in range(0, len(body), 256 * 1024):
-        yield body[start : start + 256 * 1024]
-    on_sent()
-
-
-def form_body(fields: dict[str, str], filename: str, content: bytes) -> tuple[str, bytes]:
-    """(Content-Type, body) of a multipart/form-data upload."""
-    boundary = "crash-harness-boundary-5e0c"
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        for name, value in fields.items()
-    ]
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n".encode()
-        + content
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    return f"multipart/form-data; boundary={boundary}", b"".join(parts)
-
-
-Label = tuple[str | None, tuple[str, ...]]
-
-
-def label_of(title: str | None, tags: Any) -> Label:
-    """An edit's visible effect, compared as a title and a tag set (the service sorts tags)."""
-    return title, tuple(sorted(tags))
-
-
-# --- what the API has told us ----------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class KnownAsset:
-    asset_id: str
-    image: bool
-    #: version number -> sha256, for versions acknowledged (or adopted after a cut)
-    versions: dict[int, str]
-    #: the (title, tags) the record may show: one after an acknowledged edit, more after cuts
-    labels: set[Label]
-    #: sha256 of new versions whose requests were cut: each may or may not have landed
-    cut_versions: list[str] = field(default_factory=list)
-    downloaded: set[int] = field(default_factory=set)
-
-
-@dataclass(slots=True)
-class Model:
-    assets: dict[str, KnownAsset] = field(default_factory=dict)
-    #: sha256 -> ((title, tags), image?) of uploads whose requests were cut
-    cut_uploads: dict[str, tuple[Label, bool]] = field(default_factory=dict)
-    busy: set[str] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def take_target(self, pick: float) -> KnownAsset | None:
-        with self.lock:
-            idle = sorted(a for a in self.assets if a not in self.busy)
-            if not idle:
-                return None
-            target = self.assets[idle[int(pick * len(idle))]]
-            self.busy.add(target.asset_id)
-            return target
-
-    def release(self, asset_id: str) -> None:
-        with self.lock:
-            self.busy.discard(asset_id)
-
-
-@dataclass(slots=True)
-class Counts:
-    outcomes: Counter[str] = field(default_factory=Counter)
-    kills: int = 0
-    kills_after_body: int = 0
-    lives: int = 0
-    unsent: int = 0
-    adopted_uploads: int = 0
-    adopted_versions: int = 0
-    adopted_edits: int = 0
-    cleanup: Counter[str] = field(default_factory=Counter)
-    checks: Counter[str] = field(default_factory=Counter)
-    server_errors: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "lives": self.lives,
-            "kills": self.kills,
-            "kills_after_a_whole_body": self.kills_after_body,
-            "outcomes": dict(sorted(self.outcomes.items())),
-            "unsent_then_resent": self.unsent,
-            "committed_but_answer_lost": {
-                "uploads": self.adopted_uploads,
-                "versions": self.adopted_versions,
-                "edits": self.adopted_edits,
-            },
-            "cleanup_removed": dict(sorted(self.cleanup.items())),
-            "checked": dict(sorted(self.checks.items())),
-            "server_errors": self.server_errors,
-        }
 
 
 # --- one life of the server --------------------------------------------------------------------
@@ -334,14 +167,17 @@ def _nothing() -> None:
 
 
 class Harness:
-    def __init__(self, data_dir: Path, seed: int, clients: int) -> None:
+    def __init__(self, data_dir: Path, seed: int, clients: int, s3_url: str = "") -> None:
         self.data_dir = data_dir
         self.seed = seed
         self.clients = clients
-        self.env = server_env(data_dir, max_versions=100_000)
-        self.cleanup_env = server_env(data_dir, max_versions=100_000, temp_ttl=0)
-        self.model = Model()
+        store = {"blob_store": s3_url} if s3_url else {}
+        self.env = server_env(data_dir, max_versions=100_000, **store)
+        self.cleanup_env = server_env(data_dir, max_versions=100_000, temp_ttl=0, **store)
+        self.model = Model(CUSTOMER)
         self.counts = Counts()
+        blobs = S3Blobs(s3_url) if s3_url else FilesystemBlobs(data_dir)
+        self.checker = Checker(self.model, self.counts, blobs, data_dir)
 
     # --- operations (client threads) ----------------------------------------------------
 
@@ -410,7 +246,7 @@ class Harness:
             raise InvariantBroken(f"op {operation.number}: 201 with another checksum: {record}")
         with self.model.lock:
             self.model.assets[record["asset_id"]] = KnownAsset(
-                record["asset_id"], operation.image, {1: checksum}, {label}
+                record["asset_id"], operation.image, {1: checksum}, label
             )
         return "201"
 
@@ -460,14 +296,14 @@ class Harness:
             )
         )
         if response is None:
-            target.labels.add(label)
+            target.cut_labels.append(label)
             return "cut"
         if response.status_code != 200:
             return str(response.status_code)
         record = response.json()
         if label_of(record["metadata"]["title"], record["metadata"]["tags"]) != label:
             raise InvariantBroken(f"op {operation.number}: edit answer {record}")
-        target.labels = {label}
+        target.label = label
         return "200"
 
     # --- lives ------------------------------------------------------------------------------
@@ -507,138 +343,31 @@ class Harness:
         for name in ("temp_removed", "incomplete_removed", "orphans_removed", "uploads_expired"):
             self.counts.cleanup[name] += report[name]
         try:
-            self._check_disk()
-            self._check_api(server, download_all=download_all)
+            self.checker.check_store()
+            self.checker.check_api(server.base_url, download_all=download_all)
         except InvariantBroken as broken:
             raise InvariantBroken(
                 f"life {self.counts.lives}: {broken}\n--- server log (tail) ---\n"
                 + server.log_text()[-4000:]
             ) from None
 
-    def _check_disk(self) -> None:
-        model, counts = self.model, self.counts
-        leftovers = temp_and_partial_files(self.data_dir)
-        if leftovers:
-            raise InvariantBroken(f"left in the temp area after cleanup: {leftovers}")
-        blobs = asset_blobs(self.data_dir)
-        referenced: set[tuple[str, str]] = set()
-        records = catalog_assets(self.data_dir, CUSTOMER)
-        for record in records:
-            numbers = [v.version for v in record.versions]
-            if numbers != list(range(1, len(numbers) + 1)) or record.current_version != numbers[-1]:
-                raise InvariantBroken(
-                    f"{record.asset_id}: versions {numbers}, current {record.current_version}"
-                )
-            for version in record.versions:
-                where = (record.storage.bucket, version.storage_key)
-                referenced.add(where)
-                if where not in blobs:
-                    raise InvariantBroken(f"{record.asset_id} v{version.version}: no blob")
-                content = blobs[where].read_bytes()
-                if len(content) != version.size or sha256(content) != version.checksum:
-                    raise InvariantBroken(f"{record.asset_id} v{version.version}: blob differs")
-                counts.checks["blobs hashed"] += 1
-            if record.checksum != record.versions[-1].checksum:
-                raise InvariantBroken(f"{record.asset_id}: current checksum is not the last's")
-            self._reconcile(record)
-        counts.checks["records"] = len(records)
-        missing = set(model.assets) - {r.asset_id for r in records}
-        if missing:
-            raise InvariantBroken(f"acknowledged but gone: {sorted(missing)}")
-        orphans = set(blobs) - referenced
-        if orphans:
-            raise InvariantBroken(f"blobs no version points to: {sorted(orphans)}")
-        model.cut_uploads.clear()  # a cut upload not there now never will be
-
-    def _reconcile(self, record: Any) -> None:
-        """Match one record against the model; adopt what cut requests committed."""
-        model, counts = self.model, self.counts
-        label = label_of(record.metadata.title, record.metadata.tags)
-        known = model.assets.get(record.asset_id)
-        if known is None:
-            adopted = model.cut_uploads.pop(record.versions[0].checksum, None)
-            if adopted is None or label != adopted[0]:
-                raise InvariantBroken(f"a record nobody created: {record.asset_id} {label}")
-            known = KnownAsset(
-                record.asset_id, adopted[1], {1: record.versions[0].checksum}, {label}
-            )
-            model.assets[record.asset_id] = known
-            counts.adopted_uploads += 1
-        for version in record.versions:
-            expected = known.versions.get(version.version)
-            if expected is None:
-                if version.checksum not in known.cut_versions:
-                    raise InvariantBroken(
-                        f"{record.asset_id} v{version.version}: a version nobody added"
-                    )
-                known.cut_versions.remove(version.checksum)
-                known.versions[version.version] = version.checksum
-                counts.adopted_versions += 1
-            elif expected != version.checksum:
-                raise InvariantBroken(f"{record.asset_id} v{version.version}: another checksum")
-        missing = set(known.versions) - {v.version for v in record.versions}
-        if missing:
-            raise InvariantBroken(f"{record.asset_id}: acknowledged versions gone: {missing}")
-        known.cut_versions.clear()
-        if label not in known.labels:
-            raise InvariantBroken(f"{record.asset_id}: shows {label}, expected {known.labels}")
-        if len(known.labels) > 1 and label[0].startswith("edit"):
-            counts.adopted_edits += 1
-        known.labels = {label}
-
-    def _check_api(self, server: ServerProcess, *, download_all: bool) -> None:
-        token = mint_token(customer=CUSTOMER, roles=("viewer",), ttl=3600)
-        with httpx.Client(
-            base_url=server.base_url,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=REQUEST_TIMEOUT,
-        ) as client:
-            listed: set[str] = set()
-            cursor: str | None = None
-            while True:
-                params = {"limit": "100", **({"cursor": cursor} if cursor else {})}
-                page = client.get("/api/assets/search", params=params)
-                if page.status_code != 200:
-                    raise InvariantBroken(f"search: {page.status_code} {page.text}")
-                body = page.json()
-                listed |= {item["asset_id"] for item in body["items"]}
-                cursor = body.get("next_cursor")
-                if not cursor:
-                    break
-            if listed != set(self.model.assets):
-                raise InvariantBroken(
-                    f"search lists {len(listed)} assets, the catalog has {len(self.model.assets)}"
-                )
-            for known in self.model.assets.values():
-                record = client.get(f"/api/assets/{known.asset_id}")
-                if record.status_code != 200:
-                    raise InvariantBroken(f"GET {known.asset_id}: {record.status_code}")
-                current = max(known.versions)
-                if record.json()["checksum"] != known.versions[current]:
-                    raise InvariantBroken(f"GET {known.asset_id}: another checksum")
-                self.counts.checks["records read"] += 1
-                for number, checksum in sorted(known.versions.items()):
-                    if number in known.downloaded and not download_all:
-                        continue
-                    got = client.get(
-                        f"/api/assets/{known.asset_id}/download", params={"version": number}
-                    )
-                    if got.status_code != 200 or sha256(got.content) != checksum:
-                        raise InvariantBroken(
-                            f"download {known.asset_id} v{number}: {got.status_code}"
-                        )
-                    known.downloaded.add(number)
-                    self.counts.checks["versions downloaded"] += 1
-
 
 def run_harness(
-    *, operations: int, seed: int, clients: int, data_dir: Path, max_seconds: float
+    *,
+    operations: int,
+    seed: int,
+    clients: int,
+    data_dir: Path,
+    max_seconds: float,
+    s3_url: str = "",
 ) -> dict[str, Any]:
+    """One run; ``s3_url``: the blob store (else the filesystem store under ``data_dir``)."""
     started = time.monotonic()
-    harness = Harness(data_dir, seed, clients)
+    harness = Harness(data_dir, seed, clients, s3_url)
     counts = harness.run(operations, started + max_seconds)
     return {
         "seed": seed,
+        "blob_store": "s3" if s3_url else "file",
         "operations": operations,
         "clients": clients,
         "seconds": round(time.monotonic() - started, 1),
@@ -648,6 +377,26 @@ def run_harness(
     }
 
 
+def one_run(args: argparse.Namespace, seed: int, scratch: Path, moto_url: str) -> dict[str, Any]:
+    s3_url = ""
+    if moto_url:
+        from backends import drop_buckets, moto_s3_url, new_bucket_prefix
+
+        s3_url = moto_s3_url(moto_url, new_bucket_prefix())
+    try:
+        return run_harness(
+            operations=args.ops,
+            seed=seed,
+            clients=args.clients,
+            data_dir=scratch / "data",
+            max_seconds=args.max_seconds,
+            s3_url=s3_url,
+        )
+    finally:
+        if s3_url:
+            drop_buckets(s3_url)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ops", type=int, default=100, help="operations in each run's plan")
@@ -655,26 +404,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1, help="runs, with seeds seed, seed+1, …")
     parser.add_argument("--clients", type=int, default=3, help="concurrent client threads")
     parser.add_argument("--max-seconds", type=float, default=600.0, help="each run's bound")
+    parser.add_argument(
+        "--blob-store",
+        choices=("file", "s3"),
+        default="file",
+        help="s3: a moto_server started here (or ASSET_TEST_MOTO_URL), a bucket prefix per run",
+    )
     parser.add_argument("--json", type=Path, help="also write the reports here")
     args = parser.parse_args(argv)
     reports = []
-    for seed in range(args.seed, args.seed + args.runs):
-        with tempfile.TemporaryDirectory(prefix="crash-harness-") as scratch:
+    with contextlib.ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crash-harness-")))
+        moto_url = ""
+        if args.blob_store == "s3":
+            from backends import running_moto
+
+            moto_url = stack.enter_context(running_moto(scratch))
+        for seed in range(args.seed, args.seed + args.runs):
             try:
-                report = run_harness(
-                    operations=args.ops,
-                    seed=seed,
-                    clients=args.clients,
-                    data_dir=Path(scratch) / "data",
-                    max_seconds=args.max_seconds,
-                )
+                report = one_run(args, seed, scratch / f"run-{seed}", moto_url)
             except (InvariantBroken, TimeoutError) as failure:
-                print(
-                    f"FAILED (seed {seed}; replay with --seed {seed}): {failure}", file=sys.stderr
-                )
+                print(f"FAILED (seed {seed}; replay: --seed {seed}): {failure}", file=sys.stderr)
                 return 1
-        print(json.dumps(report, indent=2), flush=True)
-        reports.append(report)
+            print(json.dumps(report, indent=2), flush=True)
+            reports.append(report)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(reports, indent=2) + "\n")
@@ -684,9 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         totals["kills"] += report["kills"]
         for name, value in report["committed_but_answer_lost"].items():
             totals[f"{name} committed, answer lost"] += value
-    print(
-        f"{len(reports)} run(s) passed: " + ", ".join(f"{k} {v}" for k, v in sorted(totals.items()))
-    )
+    summary = ", ".join(f"{name} {count}" for name, count in sorted(totals.items()))
+    print(f"{len(reports)} run(s) passed ({args.blob_store} store): {summary}")
     return 1 if any(report["server_errors"] for report in reports) else 0
 
 

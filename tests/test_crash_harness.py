@@ -1,6 +1,7 @@
-"""The crash harness (``tests/crash_harness.py``, ``make crash``) on a shorter plan inside
+"""The crash harness (``tests/crash_harness.py``, ``make crash``) on shorter plans inside
 ``make test``: the real server SIGKILLed at seeded moments amid uploads, new versions and edits,
-restarted, cleaned once, and checked against everything the API acknowledged."""
+restarted, cleaned once, and checked against everything the API acknowledged — on the
+filesystem store and on S3 (moto_server)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,38 @@ import os
 from pathlib import Path
 
 import pytest
+from backends import BucketJanitor, moto_s3_url, new_bucket_prefix
 from crash_harness import run_harness
 
 pytestmark = pytest.mark.slow
 
-OPERATIONS = int(os.environ.get("ASSET_CRASH_OPS", "60"))
+OPERATIONS = {"file": int(os.environ.get("ASSET_CRASH_OPS", "60")), "s3": 30}
 SEED = int(os.environ.get("CRASH_TEST_SEED", "20261203"))
 
 
-def test_every_acknowledged_change_survives_seeded_kills(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["file", "s3"])
+def test_every_acknowledged_change_survives_seeded_kills(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    s3_url = ""
+    if store == "s3":
+        s3_url = moto_s3_url(request.getfixturevalue("moto_url"), new_bucket_prefix())
+        janitor: BucketJanitor = request.getfixturevalue("bucket_janitor")
+        request.addfinalizer(lambda: janitor.drop(s3_url))
+    operations = OPERATIONS[store]
     # run_harness raises InvariantBroken (an AssertionError) at the first contradiction.
     report = run_harness(
-        operations=OPERATIONS, seed=SEED, clients=3, data_dir=tmp_path / "data", max_seconds=300
+        operations=operations,
+        seed=SEED,
+        clients=3,
+        data_dir=tmp_path / "data",
+        max_seconds=300,
+        s3_url=s3_url,
     )
     print(json.dumps(report, indent=2))
     assert report["server_errors"] == []
-    assert sum(report["outcomes"].values()) == OPERATIONS  # each operation was sent once
-    assert report["kills"] >= OPERATIONS // 8
+    assert sum(report["outcomes"].values()) == operations  # each operation was sent once
+    assert report["kills"] >= operations // 8
     assert report["checked"]["records"] == report["assets"] > 0
     acknowledged = sum(n for o, n in report["outcomes"].items() if o.endswith(("200", "201")))
-    assert acknowledged >= OPERATIONS // 2, report["outcomes"]
+    assert acknowledged >= operations // 2, report["outcomes"]
