@@ -117,7 +117,8 @@ bench: $(STAMP) $(BENCH_STAMP) media-tools ## benchmarks vs nginx and FastAPI (Q
 # bench/load.py: the real server on a free 127.0.0.1 port, 64 client threads for 60 s (QUICK=1:
 # 8 for 10 s) mixing uploads, ranged downloads, searches and edits, every loop bounded in count
 # and time; prints errors, req/s, p50/p99 per kind and the server's RSS over time, writes
-# bench/results/load.json and fails on any error or an unbounded RSS. Not part of `make test`.
+# bench/results/load.json and fails on any error or an unbounded RSS (after the warm-up).
+# `make test` runs 16 clients for 8 s (tests/test_load_quick.py).
 load: $(STAMP) ## mixed load: 64 clients for 60 s on loopback (QUICK=1: 8 for 10 s; BENCH_ARGS=...)
 	$(BIN)/python -m bench.load $(if $(QUICK),--quick) $(BENCH_ARGS)
 

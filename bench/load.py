@@ -13,8 +13,12 @@ metadata edits (~15 %). The server's RSS (with its children) is sampled every 0.
 Prints a report and writes it as JSON to bench/results/load.json. Exits 1 if any request
 failed (a status other than 2xx, or an exception) or the RSS is unbounded: above
 ``--max-rss-mib``, or the mean of the last quarter of the samples more than
-``--max-growth`` above the mean of the first quarter. Every client loop is bounded by a request
-count and a deadline, and every socket operation by a timeout. Linux only (/proc).
+``--max-growth`` above the mean of the second quarter. The first quarter is the warm-up, left
+out of that comparison: the allocator's arenas for the worker threads, SQLite's page cache and
+Python's own pools fill in the first seconds (64 → 73 MiB in 15 s here) and then level off; a
+leak keeps the slope after it. The first quarter's mean is reported too. Every client loop is
+bounded by a request count and a deadline, and every socket operation by a timeout. Linux only
+(/proc). ``tests/test_load_quick.py`` runs 16 clients for 8 s inside ``make test``.
 """
 
 from __future__ import annotations
@@ -300,14 +304,17 @@ def percentile(values: list[float], q: float) -> float:
 def rss_summary(samples: list[float], max_rss_mib: float, max_growth: float) -> dict[str, object]:
     quarter = max(1, len(samples) // 4)
     first = statistics.fmean(samples[:quarter]) if samples else 0.0
+    # the second quarter: the first is warm-up (see the module's docstring)
+    second = statistics.fmean(samples[quarter : 2 * quarter] or samples[:quarter] or [0.0])
     last = statistics.fmean(samples[-quarter:]) if samples else 0.0
-    growth = (last / first - 1) if first else 0.0
+    growth = (last / second - 1) if second else 0.0
     peak = max(samples, default=0.0)
     return {
         "min_mib": round(min(samples, default=0.0), 1),
         "median_mib": round(statistics.median(samples), 1) if samples else 0.0,
         "max_mib": round(peak, 1),
         "first_quarter_mean_mib": round(first, 1),
+        "second_quarter_mean_mib": round(second, 1),
         "last_quarter_mean_mib": round(last, 1),
         "growth": round(growth, 4),
         "limit_mib": max_rss_mib,
@@ -421,9 +428,10 @@ def report(result: dict[str, object]) -> str:
     assert isinstance(rss, dict)
     lines.append(
         f"server RSS: min {rss['min_mib']} / median {rss['median_mib']} / max {rss['max_mib']} MiB "
-        f"(limit {rss['limit_mib']:.0f}); first-quarter mean {rss['first_quarter_mean_mib']}, "
-        f"last-quarter mean {rss['last_quarter_mean_mib']} MiB "
-        f"(growth {rss['growth'] * 100:+.1f} %, limit +{rss['max_growth'] * 100:.0f} %)"
+        f"(limit {rss['limit_mib']:.0f}); quarter means {rss['first_quarter_mean_mib']} (warm-up), "
+        f"{rss['second_quarter_mean_mib']} … {rss['last_quarter_mean_mib']} MiB "
+        f"(growth after warm-up {rss['growth'] * 100:+.1f} %, "
+        f"limit +{rss['max_growth'] * 100:.0f} %)"
     )
     series = result["rss_series"]
     assert isinstance(series, list)
@@ -448,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         "--max-growth",
         type=float,
         default=0.10,
-        help="fail if the last quarter's mean RSS exceeds the first's by more (0.10)",
+        help="fail if the last quarter's mean RSS exceeds the second's by more (0.10)",
     )
     parser.add_argument("--tmp-dir", default=None, help="where the data dir goes")
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
