@@ -1,15 +1,16 @@
 """Crash harness (issue 8): the real server as a subprocess, a seeded plan of uploads, new
 versions and metadata edits sent by a few concurrent clients, and SIGKILLs at seeded moments.
 
-Each *life* of the server: start it on the same data dir; run one ``cleanup --once`` pass with a
-zero temp TTL (the restarted server is idle, so whatever is in the temp area is a crash's
-leftover); check the invariant; send the next few operations of the plan from ``--clients``
-threads; SIGKILL the server a seeded delay after the life's last operation has started —
-mid-body, mid-commit, mid-answer or idle, wherever that lands. Operations a kill cut are not
+Each *life* of the server: start it on the same data dir (and blob store); run one
+``cleanup --once`` pass with a zero temp TTL (the restarted server is idle, so whatever is in the
+temp area is a crash's leftover); check the invariant; send the next few operations of the plan
+(2 to 8) from ``--clients`` threads; SIGKILL the server at the life's seeded kill point — 0 to
+250 ms after its last operation started sending (mid-body, mostly) or 0 to 30 ms after that
+operation's last byte went out (inside the commit or the answer). Operations a kill cut are not
 retried; operations never sent go to the next life. After the last operation one more life
-checks everything and downloads every version.
+checks everything, downloads every version and stops the server with SIGTERM (exit 0).
 
-The invariant, checked after every restart and cleanup pass:
+The invariant, checked after every restart and cleanup pass (``crash_model.Checker``):
 
 - every operation the API acknowledged is there: an upload's record with its sha256, a new
   version under its number with its sha256, an edit's title and tags (or those of a later edit
@@ -18,16 +19,18 @@ The invariant, checked after every restart and cleanup pass:
   numbered 1, 2, 3… with the current one last; a record or a version nobody was told about must
   come from a request the kill cut, with exactly the bytes it sent (its commit finished, its
   answer did not get out) — it is then adopted and counted;
-- nothing left: no temp blob, no partial write, no blob that no version points to;
+- nothing left: no temp blob, no partial write or unfinished multipart upload, no blob that no
+  version points to;
 - through the API: every record reads with its checksum, every version added since the last
   check downloads with its sha256, and search lists exactly the records there are.
 
-``--seed`` fixes the plan: each operation's kind, size, content and target, how many
-operations each life gets, and each kill's delay. Where a kill lands inside the server still
-depends on timing, so a replay hits the same windows approximately, not byte for byte.
+``--seed`` fixes the plan (``crash_plan``): each operation's kind, size, content and target,
+how many operations each life gets, and each kill point. Where a kill lands inside the server
+still depends on timing, so a replay hits the same windows approximately, not byte for byte.
 
-Usage: ``python tests/crash_harness.py [--ops 100] [--seed N] [--clients 3] [--json FILE]``
-(``make crash``). ``tests/test_crash_harness.py`` runs a shorter plan inside ``make test``.
+Usage: ``python tests/crash_harness.py [--ops 100] [--seed N] [--runs 1] [--clients 3]
+[--blob-store file|s3] [--json FILE]``; ``make crash`` runs 3 plans of 100 operations per store;
+``tests/test_crash_harness.py`` runs shorter plans inside ``make test``.
 """
 
 from __future__ import annotations
