@@ -2,7 +2,13 @@
 (``BlobStore.set_public``) so that stores able to serve it directly do, and the URL is recorded
 in ``asset.storage.url``; every other version — and every version of an asset that is not public
 or is deleted — is unpublished. The service's own download route serves public assets whatever
-the store does, so a failure here is logged and never fails the change that led to it."""
+the store does, so a failure here is logged and never fails the change that led to it.
+
+A store serving the public copy itself (MinIO, from the bucket's origin) answers with the
+``Content-Type`` and ``Content-Disposition`` published with it (``public_headers``): an
+attachment for every type not safe to show inline (``content_safety``) — SVG included, since
+nothing checks it on that path — and inline for the rest. What else the download route sends
+(``nosniff``, the Content-Security-Policy) an S3 server can't be told to send per object."""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ import logging
 
 from .blobstore import BlobStore
 from .catalog import Catalog
-from .model import Asset, Visibility
+from .content_safety import content_disposition, inline_safe
+from .model import Asset, Version, Visibility
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +27,15 @@ CAS_ATTEMPTS = 8
 def is_published(asset: Asset) -> bool:
     """Whether the store should serve the asset without credentials."""
     return asset.visibility == Visibility.PUBLIC and not asset.is_deleted
+
+
+def public_headers(version: Version) -> dict[str, str]:
+    """The headers a public copy of ``version`` is served with by the store itself."""
+    inline = inline_safe(version.mime_type)  # never an SVG: it is not checked on that path
+    return {
+        "Content-Type": version.mime_type,
+        "Content-Disposition": content_disposition(version.original_filename, inline=inline),
+    }
 
 
 def _current_key(asset: Asset) -> str | None:
@@ -37,8 +53,11 @@ async def sync_public(store: BlobStore, catalog: Catalog, bucket: str, asset: As
         for version in asset.versions:
             if not (publish and version.storage_key == current):
                 await store.set_public(bucket, version.storage_key, False)
-        if publish and current is not None:
-            url = await store.set_public(bucket, current, True)
+        published = asset.version(asset.current_version)
+        if publish and published is not None:
+            url = await store.set_public(
+                bucket, published.storage_key, True, public_headers(published)
+            )
     except Exception:
         logger.exception("could not update the public copies of asset %s", asset.asset_id)
         return asset

@@ -12,7 +12,7 @@ joins the same contract suite (``tests/engine/test_blobstore_contract.py``).
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -116,12 +116,16 @@ class BlobStore(abc.ABC):
         service then signs a URL of its own). Not abstract: only remote stores have this."""
         return None
 
-    async def set_public(self, bucket: str, key: str, public: bool) -> str | None:
+    async def set_public(
+        self, bucket: str, key: str, public: bool, headers: Mapping[str, str] | None = None
+    ) -> str | None:
         """Make the blob ``bucket/key`` readable without credentials (``public``), or no longer
         so. Returns the URL it can then be fetched at when the store serves it directly, else
-        ``None``. Idempotent either way. Not abstract: the default does nothing and returns
-        ``None`` — the filesystem store's case, where the service serves public assets itself
-        (which it does for every store)."""
+        ``None``. Idempotent either way. ``headers``: the ``Content-Type`` and
+        ``Content-Disposition`` the store should answer with when it serves the public copy
+        (ignored by stores that serve nothing themselves). Not abstract: the default does
+        nothing and returns ``None`` — the filesystem store's case, where the service serves
+        public assets itself (which it does for every store)."""
         return None
 
     @abc.abstractmethod

@@ -21,7 +21,7 @@ import trio
 from . import policy
 from ._actor import ask
 from ._cleanup import CleanupActor, CleanupPolicy, CleanupReport, CleanupTotals, RunCleanup
-from ._public import is_published, sync_public, unpublish
+from ._public import is_published, public_headers, sync_public, unpublish
 from ._resumable import Checksum, NewUpload, ResumableUploads
 from ._upload import (
     BeginUpload,
@@ -308,7 +308,7 @@ class AssetEngine:
                 if is_published(asset):
                     try:
                         asset.storage.url = await self.store.set_public(
-                            asset_type.bucket, key, True
+                            asset_type.bucket, key, True, public_headers(version)
                         )
                     except Exception:
                         logger.exception("could not publish asset %s", asset_id)

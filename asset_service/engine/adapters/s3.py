@@ -30,7 +30,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -43,7 +43,7 @@ import outcome
 import trio
 import urllib3
 from minio import Minio
-from minio.commonconfig import CopySource
+from minio.commonconfig import REPLACE, CopySource
 from minio.error import MinioException, S3Error
 
 from ..blobstore import BlobInfo, BlobStore, BlobWriter
@@ -578,16 +578,34 @@ class MinioBlobStore(BlobStore):
     # --- copies and deletes --------------------------------------------------------------
 
     async def copy(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str) -> None:
+        await self._copy(src_bucket, src_key, dst_bucket, dst_key)
+
+    async def _copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """``copy``; with ``headers`` (``Content-Type``, ``Content-Disposition``…) the copy's
+        system metadata is replaced by them (``x-amz-metadata-directive: REPLACE``), so the
+        server answers a GET of the copy with them."""
         _check_key(dst_key)
         if (src_bucket, src_key) == (dst_bucket, dst_key):
             if await self.stat(src_bucket, src_key) is None:
                 raise KeyError(f"{src_bucket}/{src_key}")
             return
         source = CopySource(self.physical(src_bucket), src_key)
+        extra: dict[str, Any] = {}
+        if headers:
+            extra = {"metadata": dict(headers), "metadata_directive": REPLACE}
         try:
             # Server-side: CopyObject, or a multipart UploadPartCopy past 5 GiB. The copy
             # appears complete or not at all.
-            await self._call(self.client.copy_object, self.physical(dst_bucket), dst_key, source)
+            await self._call(
+                self.client.copy_object, self.physical(dst_bucket), dst_key, source, **extra
+            )
         except S3Error as error:
             if _missing(error):
                 raise KeyError(f"{src_bucket}/{src_key}") from None
@@ -710,10 +728,14 @@ class MinioBlobStore(BlobStore):
             response.close()
             response.release_conn()
 
-    async def set_public(self, bucket: str, key: str, public: bool) -> str | None:
+    async def set_public(
+        self, bucket: str, key: str, public: bool, headers: Mapping[str, str] | None = None
+    ) -> str | None:
         """A public copy of the blob at ``public/{key}`` in the same bucket, which the bucket
-        policy (``ensure_bucket``) lets anyone read: a server-side copy, and its URL at
-        ``public_endpoint`` (or ``endpoint``). ``public=False`` removes the copy."""
+        policy (``ensure_bucket``) lets anyone read: a server-side copy carrying ``headers``
+        as its metadata (the server answers with its ``Content-Type`` and
+        ``Content-Disposition``), and its URL at ``public_endpoint`` (or ``endpoint``).
+        ``public=False`` removes the copy."""
         _check_key(key)
         if key.startswith(PUBLIC_PREFIX):
             raise ValueError(f"{key!r} is a public copy already")
@@ -721,7 +743,7 @@ class MinioBlobStore(BlobStore):
         if not public:
             await self.delete(bucket, public_key)
             return None
-        await self.copy(bucket, key, bucket, public_key)
+        await self._copy(bucket, key, bucket, public_key, headers)
         return self.public_url(bucket, key)
 
     def public_url(self, bucket: str, key: str) -> str:

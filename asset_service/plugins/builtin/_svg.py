@@ -69,7 +69,12 @@ def parse(path: Path, max_bytes: int) -> Any:
     size = path.stat().st_size
     if size > max_bytes:
         raise UnprocessableContent(f"the SVG is {size} bytes; at most {max_bytes} are accepted")
-    data = path.read_bytes()
+    return check(path.read_bytes())
+
+
+def check(data: bytes) -> Any:
+    """``parse`` of bytes in memory (the download route checks stored SVGs again before
+    showing one inline). Blocking: call it in a worker thread."""
     if re.search(rb"<\?xml-stylesheet", data, re.I):
         raise UnprocessableContent("the SVG loads an external stylesheet (<?xml-stylesheet?>)")
     try:
