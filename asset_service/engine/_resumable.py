@@ -262,10 +262,14 @@ class ResumableUploads:
 
     async def discard(self, upload_id: str) -> None:
         """Remove a session and its bytes without a trace (a creation request whose bytes
-        failed) — unless they reached a commit, which then runs its course."""
+        failed, or were refused: the client has no URL to ask about it) — unless they reached
+        a commit still running or done, which then runs its course."""
         with trio.move_on_after(30, shield=True):
             session = await self._catalog.get_upload(upload_id)
-            if session is None or session.state is not UploadState.RECEIVING:
+            if session is None or session.state not in (
+                UploadState.RECEIVING,
+                UploadState.FAILED,
+            ):
                 return
             if await self._catalog.delete_upload(upload_id, session.revision):
                 await self._remove_parts(upload_id)

@@ -21,6 +21,8 @@ MAX_FOLDER = 1024
 MAX_FOLDER_SEGMENT = 255
 MAX_CATEGORY = 100
 MAX_CUSTOM_BYTES = 16_384
+#: how deeply JSON a client sends may nest (MongoDB refuses documents past 100 levels)
+MAX_JSON_DEPTH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +118,63 @@ def parse_visibility(value: str) -> Visibility:
         raise InvalidInput(f"visibility must be one of {choices}") from None
 
 
+def parse_json(raw: str | bytes, what: str = "the body") -> Any:
+    """Strict JSON from a client: no duplicate keys (parsers disagree on which one wins), no
+    ``NaN``/``Infinity`` (not JSON: every answer naming the value would be invalid JSON), no
+    lone UTF-16 surrogates (no UTF-8 for them), at most ``MAX_JSON_DEPTH`` levels, numbers
+    Python can read. Anything else is ``InvalidInput``, never an unexpected error."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in found:
+                raise InvalidInput(f"{what} names the key {key[:80]!r} twice")
+            found[key] = value
+        return found
+
+    def constant(name: str) -> Any:
+        raise InvalidInput(f"{what} holds {name}, which is not JSON")
+
+    try:
+        value = json.loads(raw, object_pairs_hook=unique, parse_constant=constant)
+    except RecursionError:
+        raise InvalidInput(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep") from None
+    except (ValueError, UnicodeDecodeError):
+        # JSONDecodeError, and numbers of more digits than int() takes
+        raise InvalidInput(f"{what} must be JSON") from None
+    check_json_value(value, what)
+    return value
+
+
+def check_json_value(value: Any, what: str) -> None:
+    """At most ``MAX_JSON_DEPTH`` levels of arrays and objects, and text that UTF-8 can hold
+    (no lone surrogates, which ``\\ud800`` escapes make). Iterative: no recursion limit."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise InvalidInput(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
+            children = list(item.items()) if isinstance(item, dict) else [(None, v) for v in item]
+            for key, child in children:
+                if key is not None:
+                    _check_text(key, what)
+                pending.append((child, depth + 1))
+        elif isinstance(item, str):
+            _check_text(item, what)
+
+
+def _check_text(text: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{what} holds a lone UTF-16 surrogate (\\uD800-\\uDFFF)") from None
+
+
 def check_custom(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInput("custom must be a JSON object")
+    check_json_value(value, "custom")
     if len(json.dumps(value)) > MAX_CUSTOM_BYTES:
         raise InvalidInput(f"custom is larger than {MAX_CUSTOM_BYTES} bytes as JSON")
     return value

@@ -14,6 +14,7 @@ from ._bounded_body import BoundedASGIHTTPConnection, BoundedRequest, tune_hyper
 from .auth import TokenPolicy, policy_from_settings
 from .context import Services
 from .cors import install_cors
+from .header_limit import HeaderLimit
 from .metrics import ROUTE_KEY, UNMATCHED, HttpMetrics, MetricsMiddleware
 from .problems import register_error_handlers
 from .routes import assets, content, docs, events, health, library, metrics, uploads
@@ -42,6 +43,8 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
     app.config["RESPONSE_TIMEOUT"] = None
     counters = HttpMetrics()
     app.extensions["asset_service"] = Services(engine, tokens, settings, counters)
+    # (inside the metrics: a refused request is counted, as ``unmatched``)
+    app.asgi_app = HeaderLimit(app.asgi_app)  # type: ignore[method-assign]
     app.asgi_app = MetricsMiddleware(app.asgi_app, counters)  # type: ignore[method-assign]
     app.before_request(_note_route)
     register_error_handlers(app)

@@ -3,7 +3,6 @@ the settings — hung on the app by the factory, never imported as globals."""
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from quart import current_app, request
 
 from asset_service.config import Settings
 from asset_service.engine import AssetEngine, Principal
+from asset_service.engine import fields as field_rules
 from asset_service.engine.errors import InvalidInput
 
 from .auth import TokenPolicy, authenticate, require_principal
@@ -95,8 +95,4 @@ async def json_body() -> object:
         if received > MAX_JSON_BODY:
             raise InvalidInput(too_large)
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput("the body must be JSON") from None
+    return field_rules.parse_json(b"".join(chunks), "the body")

@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from asset_service.engine import fields as field_rules
+from asset_service.engine.content_safety import CONTENT_SECURITY_POLICY, MAX_INLINE_SVG_BYTES
 from asset_service.engine.model import Role, Visibility
 from asset_service.engine.search import SORT_FIELDS
 
 from . import signing
+from .header_limit import MAX_HEADER_BYTES, MAX_HEADER_FIELDS
 from .multipart import MAX_FIELD_BYTES
 from .query import DEFAULT_LIMIT, MAX_LIMIT
 from .routes.library import MAX_MOVE
@@ -576,6 +578,11 @@ _PROBLEMS = {
     "415": ("UnsupportedMediaType", "The body or its bytes are of a type not accepted here"),
     "416": ("RangeNotSatisfiable", "The `Range` lies outside the content"),
     "422": ("UnprocessableContent", "The bytes are of a known type but broken or dangerous"),
+    "431": (
+        "RequestHeaderFieldsTooLarge",
+        f"More than {MAX_HEADER_FIELDS} request header fields, or more than "
+        f"{MAX_HEADER_BYTES // 1024} KiB of them",
+    ),
     "460": (
         "ChecksumMismatch",
         "The bytes do not match their `Upload-Checksum` (tus); they were discarded",
@@ -664,7 +671,8 @@ def _op(
     if authenticated:
         params.append(ref("parameters", "CustomerId"))
     responses = dict(statuses)
-    for status in problems.split():
+    # every request: its headers are checked before it reaches any route (header_limit)
+    for status in [*problems.split(), "431"]:
         responses[status] = ref("responses", _PROBLEMS[status][0])
     operation: Schema = {
         "tags": [tag],
@@ -722,7 +730,16 @@ def _download_parameters() -> list[str | Schema]:
     return [
         "Version",
         _query(
-            "inline", "`Content-Disposition: inline` instead of attachment", {"type": "boolean"}
+            "inline",
+            "a preference for `Content-Disposition: inline` instead of attachment, granted only "
+            "to types a browser shows without running code: PNG, JPEG, GIF, WEBP and AVIF "
+            "images, `audio/*`, `video/*`, PDF and `text/plain`, and SVG whose stored bytes "
+            "pass the SVG safety check again when served (up to "
+            f"{MAX_INLINE_SVG_BYTES // (1024 * 1024)} MiB). Anything else (HTML, XHTML, XML, "
+            "scripts, other `text/*`, office documents, `application/octet-stream`, other "
+            "plugins' types) stays an attachment, with the same 200: the flag is a wish, "
+            "never an error",
+            {"type": "boolean"},
         ),
         _query(
             "redirect",
@@ -739,7 +756,12 @@ def _download_parameters() -> list[str | Schema]:
             "a signed link's expiry time (Unix seconds)",
             {"type": "integer", "minimum": 0},
         ),
-        _header("Range", "one byte range, `bytes=start-end`, `bytes=start-` or `bytes=-suffix`"),
+        _header(
+            "Range",
+            "one byte range, `bytes=start-end`, `bytes=start-` or `bytes=-suffix` (206); "
+            "several ranges, or another unit, are answered with the whole content (200); a "
+            "malformed, reversed or empty range, or one starting past the end, is a 416",
+        ),
         _header("If-Range", "an ETag or HTTP date: the range applies only if it still matches"),
         _header("If-None-Match", "ETags: 304 if one matches"),
         _header("If-Modified-Since", "an HTTP date: 304 if not modified since"),
@@ -752,8 +774,15 @@ def _download(method: str) -> Schema:
         "Last-Modified": {"schema": {"type": "string"}},
         "Content-Disposition": {
             "schema": {"type": "string"},
-            "description": "RFC 6266, with `filename*` for the exact name",
+            "description": "RFC 6266, with `filename*` for the exact name: `attachment`, or "
+            "`inline` with `inline=true` for an inline-safe type (see `inline`)",
         },
+        "Content-Security-Policy": {
+            "schema": {"type": "string"},
+            "description": f"`{CONTENT_SECURITY_POLICY}` on every download; an inline SVG's "
+            "adds `style-src 'unsafe-inline'; img-src data:`",
+        },
+        "X-Content-Type-Options": {"schema": {"type": "string", "const": "nosniff"}},
         "Accept-Ranges": {"schema": {"type": "string", "const": "bytes"}},
     }
     binary = {"*/*": {"schema": {"type": "string", "format": "binary"}}}

@@ -56,9 +56,9 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
             raise RangeNotSatisfiable("a suffix range of zero bytes")
         return ByteRange(max(0, size - suffix), size - 1)
     start = int(first)
+    if start >= size:
+        raise RangeNotSatisfiable(f"range starts at or past the end ({size} bytes)")
     end = int(last) if last else size - 1
     if end < start:
         raise RangeNotSatisfiable(f"range end before its start in {header!r}")
-    if start >= size:
-        raise RangeNotSatisfiable(f"range starts at or past the end ({size} bytes)")
     return ByteRange(start, min(end, size - 1))

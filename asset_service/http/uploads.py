@@ -3,7 +3,6 @@ new version, the audio library), from the streamed body to the committed asset."
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -79,11 +78,7 @@ def new_asset_fields(form: dict[str, str]) -> NewAssetFields:
         raise InvalidInput(f"unknown form fields: {', '.join(sorted(unknown))}")
     custom: dict[str, Any] = {}
     if form.get("custom"):
-        try:
-            custom = json.loads(form["custom"])
-        except json.JSONDecodeError:
-            raise InvalidInput("custom must be a JSON object") from None
-        custom = field_rules.check_custom(custom)
+        custom = field_rules.check_custom(field_rules.parse_json(form["custom"], "custom"))
     return NewAssetFields(
         name=_optional_text(form, "name", field_rules.MAX_NAME),
         title=_optional_text(form, "title", field_rules.MAX_TITLE),
