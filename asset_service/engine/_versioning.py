@@ -9,10 +9,11 @@ picks the next number and writes ``{customer}/{asset}/v{n}``, and the compare-an
 metadata changed meanwhile). Without the reservation two instances would pick the same number,
 and the loser of the compare-and-set would already have overwritten the winner's blob. The
 holder renews the reservation every ``RESERVATION_RENEW_EVERY`` seconds for as long as it works
-(placing a big blob on S3 is a server-side copy of any length), so the lease itself can be short:
-a reservation outlives a crashed instance by at most ``RESERVATION_TTL``, which a waiting change
-sits out (``RESERVATION_WAIT`` is longer). The blob a crashed holder may have placed is
-unreferenced; the cleanup's orphan sweep removes it (or the next holder overwrites it)."""
+(placing a big blob on S3 is a server-side copy of any length), so the lease need not outlast
+the longest placement: a reservation outlives a crashed instance by at most ``RESERVATION_TTL``
+(until then that asset's new versions are refused with 409, "try again"). The blob a crashed
+holder may have placed is unreferenced; the cleanup's orphan sweep removes it (or the next
+holder overwrites it)."""
 
 from __future__ import annotations
 
@@ -45,13 +46,15 @@ from .model import (
 logger = logging.getLogger(__name__)
 
 CAS_ATTEMPTS = 8
-#: how long a version reservation outlives an instance that crashed while holding it (a live
-#: holder renews it every RESERVATION_RENEW_EVERY seconds, however long its work takes)
-RESERVATION_TTL = 30.0
+#: how long a version reservation outlives an instance that crashed while holding it. A live
+#: holder renews it every RESERVATION_RENEW_EVERY seconds however long its work takes; the TTL
+#: leaves room for two renewals in a row to time out (the catalogs' operation timeout is 30 s)
+#: before another instance could take the number and write the same ``v{n}``.
+RESERVATION_TTL = 90.0
 RESERVATION_RENEW_EVERY = 10.0
-#: how long a change waits for another instance's reservation of the same asset: longer than
-#: the TTL, so that the reservation of an instance that died holding it is always waited out
-RESERVATION_WAIT = 45.0
+#: how long a change waits for another instance's reservation of the same asset before a 409
+#: ("try again"): a holder that is alive gives it back within moments
+RESERVATION_WAIT = 30.0
 
 
 def reservation_name(asset_id: str) -> str:
@@ -60,6 +63,20 @@ def reservation_name(asset_id: str) -> str:
 
 class ReservationLost(Conflict):
     """Another instance took this asset's version reservation (ours had run out)."""
+
+
+@dataclass(slots=True)
+class _Keeper:
+    """The task renewing one reservation. ``stop`` waits until it is gone: a renewal already
+    running in a worker thread would otherwise land after the release and take the lease
+    again."""
+
+    scope: trio.CancelScope
+    done: trio.Event
+
+    async def stop(self) -> None:
+        self.scope.cancel()
+        await self.done.wait()
 
 
 @dataclass(slots=True)
@@ -159,13 +176,13 @@ class VersioningActor:
         """Reserve the asset's next version number, place the content at its key, then
         compare-and-set the record (again with the same number if only metadata changed)."""
         self._busy_assets.add(asset_id)
-        keeper: trio.CancelScope | None = None
         try:
             await self._reserve(asset_id)
-            keeper = await self._keepers.start(self._keep_reserved, asset_id)
+            keeper: _Keeper | None = None
             placed: tuple[str, str] | None = None
             committed = lost = False
             try:
+                keeper = await self._keepers.start(self._keep_reserved, asset_id)
                 for _ in range(CAS_ATTEMPTS):
                     asset = policy.check_writable(principal, await self._catalog.get(asset_id))
                     await check(asset)
@@ -198,14 +215,13 @@ class VersioningActor:
                 lost = True
                 raise
             finally:
-                keeper.cancel()
-                with trio.move_on_after(30, shield=True):
+                with trio.move_on_after(60, shield=True):
+                    if keeper is not None:
+                        await keeper.stop()
                     if placed is not None and not committed and not lost:
                         await self._store.delete(*placed)
                     await self._catalog.release_lease(reservation_name(asset_id), self._holder)
         finally:
-            if keeper is not None:
-                keeper.cancel()
             self._busy_assets.discard(asset_id)
         for old in pruned:
             await unpublish(self._store, bucket, old.storage_key)
@@ -228,22 +244,24 @@ class VersioningActor:
             return
         raise Conflict("another instance is changing this asset's versions; try again")
 
-    async def _keep_reserved(
-        self, asset_id: str, *, task_status: trio.TaskStatus[trio.CancelScope]
-    ) -> None:
-        """Renew the reservation until cancelled. A failed renewal is left to the next step's
+    async def _keep_reserved(self, asset_id: str, *, task_status: trio.TaskStatus[_Keeper]) -> None:
+        """Renew the reservation until stopped. A failed renewal is left to the next step's
         ``_renew`` to notice: this task must never fail, or the actor's nursery would."""
-        with trio.CancelScope() as scope:
-            task_status.started(scope)
-            while True:
-                await trio.sleep(RESERVATION_RENEW_EVERY)
-                try:
-                    if not await self._catalog.acquire_lease(
-                        reservation_name(asset_id), self._holder, RESERVATION_TTL
-                    ):
-                        return
-                except Exception:
-                    logger.warning("renewing the version reservation of %s failed", asset_id)
+        done = trio.Event()
+        try:
+            with trio.CancelScope() as scope:
+                task_status.started(_Keeper(scope, done))
+                while True:
+                    await trio.sleep(RESERVATION_RENEW_EVERY)
+                    try:
+                        if not await self._catalog.acquire_lease(
+                            reservation_name(asset_id), self._holder, RESERVATION_TTL
+                        ):
+                            return
+                    except Exception:
+                        logger.warning("renewing the version reservation of %s failed", asset_id)
+        finally:
+            done.set()
 
     async def _renew(self, asset_id: str) -> None:
         """Extend the reservation before each step that relies on it."""

@@ -216,7 +216,8 @@ async def test_the_reservation_is_renewed_while_a_slow_placement_runs(
 ):
     """A short lease (so that a crashed holder's runs out soon) must not run out under a live
     holder whose blob placement (a server-side copy on S3) takes longer than the lease."""
-    monkeypatch.setattr(_versioning, "RESERVATION_TTL", 0.3)
+    # A lease ten renewals long: a worker thread stalled on a busy machine must not lose it.
+    monkeypatch.setattr(_versioning, "RESERVATION_TTL", 1.0)
     monkeypatch.setattr(_versioning, "RESERVATION_RENEW_EVERY", 0.1)
     async with open_test_engine() as engine:
         asset = await upload(engine, [b"TXT: base"])
@@ -226,15 +227,15 @@ async def test_the_reservation_is_renewed_while_a_slow_placement_runs(
 
         async def slow_move(*args):
             moving.set()
-            await trio.sleep(1.0)  # three lease lengths: a copy of a big blob
+            await trio.sleep(2.5)  # two and a half lease lengths: a copy of a big blob
             await real_move(*args)
 
         monkeypatch.setattr(engine.store, "move", slow_move)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(add_version, engine, asset.asset_id, b"TXT: slow")
             await moving.wait()
-            for _ in range(4):
-                await trio.sleep(0.2)
+            for _ in range(7):
+                await trio.sleep(0.3)
                 assert not await catalog.acquire_lease(name, "another-instance", 60)
         # Published and given back; the keeper stopped renewing.
         assert (await catalog.get(asset.asset_id)).current_version == 2
