@@ -5,6 +5,7 @@ they display, sort and filter predictably."""
 from __future__ import annotations
 
 import json
+import math
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,8 +136,16 @@ def parse_json(raw: str | bytes, what: str = "the body") -> Any:
     def constant(name: str) -> Any:
         raise InvalidInput(f"{what} holds {name}, which is not JSON")
 
+    def finite(text: str) -> float:
+        number = float(text)
+        if not math.isfinite(number):  # 1e400 is valid JSON but becomes inf, which is not
+            raise InvalidInput(f"{what} holds the number {text[:40]}, too large for a double")
+        return number
+
     try:
-        value = json.loads(raw, object_pairs_hook=unique, parse_constant=constant)
+        value = json.loads(
+            raw, object_pairs_hook=unique, parse_constant=constant, parse_float=finite
+        )
     except RecursionError:
         raise InvalidInput(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep") from None
     except (ValueError, UnicodeDecodeError):

@@ -40,6 +40,7 @@ from .hostile_cases import (
     SVG_SCRIPT,
     TUS,
     Case,
+    Check,
     World,
     bearer,
     build_world,
@@ -62,6 +63,7 @@ from .hostile_cases import (
 )
 
 SIZE = len(TEXT_BYTES)
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 A = "/api/assets/{doc}"
 G = "/api/assets/{gdoc}"
 HTML = b"<!DOCTYPE html><html><body><script>alert(document.domain)</script></body></html>"
@@ -105,14 +107,22 @@ async def whole_body(response: httpx.Response, world: World) -> None:
     assert response.content == TEXT_BYTES and "Content-Range" not in response.headers
 
 
-async def served_as_attachment(response: httpx.Response, world: World) -> None:
-    """A polyglot that is a valid file of its type is stored as that type, and downloaded as
-    an attachment with nosniff and a sandbox: its other face never runs."""
-    url = f"/api/assets/{response.json()['asset_id']}/download"
-    download = await world.client.get(url, headers=world.auth("editor"))
-    assert download.headers["Content-Disposition"].startswith("attachment;")
-    assert download.headers["X-Content-Type-Options"] == "nosniff"
-    assert download.headers["Content-Security-Policy"].startswith("default-src 'none'")
+def served_as(mime: str, inline: str) -> Check:
+    """A polyglot that is a valid file of its type is stored as that type and served as it,
+    whatever its other face: its exact Content-Type, nosniff and the sandbox CSP, an attachment
+    by default, and with ``?inline=1`` shown inline (``inline``) only if the type is safe so."""
+
+    async def check(response: httpx.Response, world: World) -> None:
+        url = f"/api/assets/{response.json()['asset_id']}/download"
+        for params, shown in (({}, "attachment"), ({"inline": "1"}, inline)):
+            download = await world.client.get(url, params=params, headers=world.auth("editor"))
+            assert download.status_code == 200
+            assert download.headers["Content-Type"] == mime
+            assert download.headers["Content-Disposition"].startswith(f"{shown};"), params
+            assert download.headers["X-Content-Type-Options"] == "nosniff"
+            assert download.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+
+    return check
 
 
 def flood(count: int, size: int) -> dict[str, str]:
@@ -198,6 +208,8 @@ CASES = [
     Case("custom-nested-40", J, "POST", UP, 400, "nested",
          **form(Part("custom", '{"a":' * 40 + "1" + "}" * 40), text_file())),
     Case("nan", J, "PUT", A, 400, "NaN", headers=JSON_CT, body=b'{"custom": {"x": NaN}}'),
+    Case("float-overflow", J, "PUT", A, 400, "too large",
+         headers=JSON_CT, body=b'{"custom": {"x": 1e400}}'),
     Case("int-5000-digits", J, "PUT", A, 400, "must be JSON",
          headers=JSON_CT, body=b'{"custom": {"x": ' + b"9" * 5000 + b"}}"),
     Case("lone-surrogate", J, "PUT", A, 400, "surrogate",
@@ -271,11 +283,11 @@ CASES = [
     Case("pdf-html-polyglot", B, "POST", UP, 422, "PDF",
          **form(text_file("x.pdf", pdf_html_polyglot()))),
     Case("png-zip-polyglot", B, "POST", UP, 201, **form(text_file("x.png", png_zip_polyglot())),
-         check=served_as_attachment),
+         check=served_as("image/png", "inline")),
     Case("jpeg-html-polyglot", B, "POST", UP, 201, **form(text_file("x.jpg", jpeg_with_html())),
-         check=served_as_attachment),
+         check=served_as("image/jpeg", "inline")),
     Case("docx-html-member", B, "POST", UP, 201, **form(text_file("x.docx", docx_with_html_part())),
-         check=served_as_attachment),
+         check=served_as(DOCX_MIME, "attachment")),
     # tokens (HS vs RS key confusion: tests/api/test_jwt_keys.py)
     Case("token-forged", K, "GET", A, 401, "not valid", who="anonymous",
          headers=bearer(token("not-the-secret-" * 4))),
