@@ -16,7 +16,7 @@ import logging
 
 from .blobstore import BlobStore
 from .catalog import Catalog
-from .content_safety import content_disposition, inline_safe
+from .content_safety import PUBLIC_INLINE_FAMILIES, base_type, content_disposition
 from .model import Asset, Version, Visibility
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,10 @@ def is_published(asset: Asset) -> bool:
 
 def public_headers(version: Version) -> dict[str, str]:
     """The headers a public copy of ``version`` is served with by the store itself."""
-    inline = inline_safe(version.mime_type)  # never an SVG: it is not checked on that path
+    # Only media: the store's origin sends neither nosniff nor a CSP, so PDF and plain text
+    # (which the service itself shows inline, under its CSP) are attachments there, as is SVG,
+    # which nothing checks on that path.
+    inline = base_type(version.mime_type).startswith(PUBLIC_INLINE_FAMILIES)
     return {
         "Content-Type": version.mime_type,
         "Content-Disposition": content_disposition(version.original_filename, inline=inline),

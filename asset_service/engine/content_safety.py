@@ -7,8 +7,8 @@ PDF and plain text. SVG is inline only once the bytes passed the built-in SVG sa
 (which the HTTP layer runs at serve time); everything else — HTML, XHTML, XML, JavaScript,
 other ``text/*``, ``application/octet-stream``, office documents, a third-party plugin's types
 — is an attachment whatever the client asks for. Used by the download route and for the public
-copies a blob store serves itself (``_public``), where nothing validates an SVG: there it is
-an attachment.
+copies a blob store serves itself (``_public``), which only media (raster images, audio, video)
+may show inline: that origin sends neither ``nosniff`` nor a CSP, and nothing checks an SVG.
 """
 
 from __future__ import annotations
@@ -29,6 +29,15 @@ INLINE_SAFE_TYPES = frozenset(
 )
 #: whole families rendered by the browser's media player
 INLINE_SAFE_FAMILIES = ("audio/", "video/")
+#: what a public copy served by the store itself (no nosniff, no CSP there) may show inline
+PUBLIC_INLINE_FAMILIES = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/avif",
+    *INLINE_SAFE_FAMILIES,
+)
 SVG = "image/svg+xml"
 #: the largest SVG checked when served; a bigger one is an attachment
 MAX_INLINE_SVG_BYTES = 4 * 1024 * 1024

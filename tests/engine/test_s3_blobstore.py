@@ -18,12 +18,8 @@ import pytest
 import trio
 import urllib3
 
-from asset_service.engine.adapters.s3 import (
-    MIN_PART_SIZE,
-    MinioBlobStore,
-    content_disposition,
-    parse_s3_url,
-)
+from asset_service.engine.adapters.s3 import MIN_PART_SIZE, MinioBlobStore, parse_s3_url
+from asset_service.engine.content_safety import content_disposition
 from tests.backends import (
     BucketJanitor,
     moto_s3_url,
@@ -143,7 +139,7 @@ def test_the_sdk_client_has_timeouts_and_bounded_retries(moto_s3: str) -> None:
 
 
 def test_content_disposition_is_rfc_6266() -> None:
-    assert content_disposition('naïve "x".txt') == (
+    assert content_disposition('naïve "x".txt', inline=False) == (
         "attachment; filename=\"na_ve _x_.txt\"; filename*=UTF-8''na%C3%AFve%20%22x%22.txt"
     )
 
@@ -315,7 +311,7 @@ async def test_native_presigned_url_downloads_with_the_file_name(
         assert url is not None and "X-Amz-Signature=" in url
         status, body, headers = await trio.to_thread.run_sync(fetch, url)
         assert (status, body) == (200, b"signed content")
-        assert headers["Content-Disposition"] == content_disposition("clip été.mp4")
+        assert headers["Content-Disposition"] == content_disposition("clip été.mp4", inline=False)
         tampered = url.replace("c/a/v1", "c/a/v2")
         assert (await trio.to_thread.run_sync(fetch, tampered))[0] == 403
     finally:

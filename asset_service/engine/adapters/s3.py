@@ -47,6 +47,7 @@ from minio.commonconfig import REPLACE, CopySource
 from minio.error import MinioException, S3Error
 
 from ..blobstore import BlobInfo, BlobStore, BlobWriter
+from ..content_safety import content_disposition
 
 T = TypeVar("T")
 
@@ -187,13 +188,6 @@ def parse_s3_url(url: str) -> S3Options:
     ):
         raise ValueError("bucket_prefix: up to 30 lower-case letters, digits, '-' or '.'")
     return options
-
-
-def content_disposition(filename: str, *, inline: bool = False) -> str:
-    """RFC 6266, as the download route sends it: an ASCII fallback and the exact ``filename*``."""
-    kind = "inline" if inline else "attachment"
-    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)
-    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class _Aborted(Exception):
@@ -778,7 +772,9 @@ class MinioBlobStore(BlobStore):
             self.physical(bucket),
             key,
             expires=timedelta(seconds=max(1, min(int(expires), 7 * 24 * 3600))),
-            response_headers={"response-content-disposition": content_disposition(filename)},
+            response_headers={
+                "response-content-disposition": content_disposition(filename, inline=False)
+            },
         )
 
 

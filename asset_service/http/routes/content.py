@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -31,7 +32,7 @@ from asset_service.engine.content_safety import (
 )
 from asset_service.engine.errors import InvalidInput, NotFound
 from asset_service.engine.model import Version, bucket_of
-from asset_service.plugins.builtin import _svg
+from asset_service.plugins.builtin import check_svg
 
 from .. import signing
 from ..context import (
@@ -240,9 +241,12 @@ async def _stream(
 
 # --- how the content may be shown -----------------------------------------------------------
 
-#: SVG checks in worker threads at once (each parses up to ``MAX_INLINE_SVG_BYTES``)
+#: SVGs read and checked at once (each up to ``MAX_INLINE_SVG_BYTES`` in memory)
 SVG_CHECKS_AT_ONCE = 2
+#: verdicts remembered, by (asset, version, checksum): a version's bytes never change
+SVG_VERDICTS_KEPT = 1024
 _svg_limiter: trio.lowlevel.RunVar[trio.CapacityLimiter] = trio.lowlevel.RunVar("svg_limiter")
+_svg_verdicts: OrderedDict[tuple[str, int, str], bool] = OrderedDict()
 
 
 async def presentation(
@@ -261,19 +265,35 @@ async def presentation(
 async def svg_is_safe(engine: AssetEngine, asset: Asset, version: Version) -> bool:
     """The stored SVG passes the built-in SVG check again (it may have come by a path that
     did not check it: a third-party plugin claiming SVG, an import, the store itself). Only
-    up to ``MAX_INLINE_SVG_BYTES``; the bytes checked are the ones served."""
+    up to ``MAX_INLINE_SVG_BYTES``; the bytes checked are the ones served. The reading and
+    the check share one limiter, so that many requests at once can't hold many SVGs in
+    memory; the verdict is remembered, so that repeated requests don't parse again."""
     if version.size > MAX_INLINE_SVG_BYTES:
         return False
+    key = (asset.asset_id, version.version, version.checksum)
+    verdict = _svg_verdicts.get(key)
+    if verdict is not None:
+        _svg_verdicts.move_to_end(key)
+        return verdict
+    try:
+        limiter = _svg_limiter.get()
+    except LookupError:
+        limiter = trio.CapacityLimiter(SVG_CHECKS_AT_ONCE)
+        _svg_limiter.set(limiter)
+    async with limiter:
+        verdict = await _check_svg(engine, asset, version)
+    _svg_verdicts[key] = verdict
+    while len(_svg_verdicts) > SVG_VERDICTS_KEPT:
+        _svg_verdicts.popitem(last=False)
+    return verdict
+
+
+async def _check_svg(engine: AssetEngine, asset: Asset, version: Version) -> bool:
     try:
         data = bytearray()
         async for chunk in engine.read(asset, version, 0, version.size):
             data += chunk
-        try:
-            limiter = _svg_limiter.get()
-        except LookupError:
-            limiter = trio.CapacityLimiter(SVG_CHECKS_AT_ONCE)
-            _svg_limiter.set(limiter)
-        await trio.to_thread.run_sync(_svg.check, bytes(data), limiter=limiter)
+        await trio.to_thread.run_sync(check_svg, bytes(data))
     except Exception as error:
         logger.warning(
             "asset %s v%d: stored SVG not shown inline: %s",

@@ -8,3 +8,13 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "video": "asset_service.plugins.builtin.video:VideoPlugin",
     "document": "asset_service.plugins.builtin.document:DocumentPlugin",
 }
+
+
+def check_svg(data: bytes) -> None:
+    """Raise ``UnprocessableContent`` unless ``data`` is an SVG the image plugin would accept:
+    no scripts, event handlers, entities or references outside the file. Blocking (it parses
+    XML): call it in a worker thread. The download route runs it on stored SVGs before showing
+    one inline."""
+    from ._svg import check
+
+    check(data)
