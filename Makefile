@@ -13,6 +13,7 @@ FUZZ_SECONDS ?= 420
 CRASH_OPS ?= 100
 CRASH_RUNS ?= 3
 CRASH_STORES ?= file s3
+CRASH_ARGS ?=
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -101,10 +102,10 @@ $(BENCH_STAMP): pyproject.toml | $(STAMP)
 # (acknowledged changes there with their sha256, nothing half-written, no temp/orphan blob),
 # CRASH_RUNS times with consecutive seeds (--seed N replays one) on each of CRASH_STORES (s3: a
 # moto_server started for the run). About 5 minutes; `make test` runs shorter plans (60 and 30).
-crash: $(STAMP) ## SIGKILL the server amid uploads, versions and edits (CRASH_OPS, CRASH_RUNS, CRASH_STORES)
+crash: $(STAMP) ## SIGKILL the server amid uploads, versions and edits (CRASH_OPS, CRASH_RUNS, CRASH_STORES, CRASH_ARGS)
 	@for store in $(CRASH_STORES); do \
 		$(BIN)/python tests/crash_harness.py --blob-store $$store --ops $(CRASH_OPS) \
-			--runs $(CRASH_RUNS) --json bench/results/crash-$$store.json $(BENCH_ARGS) || exit 1; \
+			--runs $(CRASH_RUNS) --json bench/results/crash-$$store.json $(CRASH_ARGS) || exit 1; \
 	done
 
 # bench/run.py: the service next to nginx (installed with apt-get when missing and root) and

@@ -72,6 +72,8 @@ from server_process import (
 )
 
 CUSTOMER = "crash-harness"
+#: the 409 a new version gets while a killed server's version reservation runs out
+RESERVED = "another instance is changing this asset's versions"
 
 
 # --- one life of the server --------------------------------------------------------------------
@@ -207,10 +209,23 @@ class Harness:
         with self.model.lock:
             self.counts.outcomes[f"{kind} {outcome}"] += 1
 
-    def _send(self, request: Any) -> httpx.Response | None:
-        """The answer, or None when the kill cut the exchange after the request went out."""
+    def _send(
+        self,
+        client: httpx.Client,
+        method: str,
+        path: str,
+        content_type: str,
+        body: bytes,
+        on_sent: Callable[[], None],
+    ) -> httpx.Response | None:
+        """The answer, or None when the kill cut the exchange after the request went out
+        (``httpx.ConnectError`` when it never did). The body goes out in pieces, so that
+        ``on_sent`` runs once its last byte is written."""
+        headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
         try:
-            response = request()
+            response = client.request(
+                method, path, content=streamed(body, on_sent), headers=headers
+            )
         except httpx.ConnectError:
             raise
         except httpx.TransportError:
@@ -230,13 +245,7 @@ class Harness:
             operation.filename(operation.image),
             content,
         )
-        response = self._send(
-            lambda: client.post(
-                "/api/assets/upload",
-                content=streamed(body, on_sent),
-                headers={"Content-Type": content_type, "Content-Length": str(len(body))},
-            )
-        )
+        response = self._send(client, "POST", "/api/assets/upload", content_type, body, on_sent)
         checksum = sha256(content)
         if response is None:
             with self.model.lock:
@@ -262,17 +271,14 @@ class Harness:
     ) -> str:
         content = operation.content(self.seed, target.image)
         content_type, body = form_body({}, operation.filename(target.image), content)
-        response = self._send(
-            lambda: client.post(
-                f"/api/assets/{target.asset_id}/versions",
-                content=streamed(body, on_sent),
-                headers={"Content-Type": content_type, "Content-Length": str(len(body))},
-            )
-        )
+        path = f"/api/assets/{target.asset_id}/versions"
+        response = self._send(client, "POST", path, content_type, body, on_sent)
         checksum = sha256(content)
         if response is None:
             target.cut_versions.append(checksum)
             return "cut"
+        if response.status_code == 409 and RESERVED in response.text:
+            return "409 reserved"  # a killed server held this asset's version reservation
         if response.status_code != 201:
             return str(response.status_code)
         record = response.json()
@@ -291,13 +297,8 @@ class Harness:
     ) -> str:
         label = label_of(f"edit {operation.number}", ["crash", "edited", f"op-{operation.number}"])
         body = json.dumps({"title": label[0], "tags": list(label[1])}).encode()
-        response = self._send(
-            lambda: client.put(
-                f"/api/assets/{target.asset_id}",
-                content=streamed(body, on_sent),
-                headers={"Content-Type": "application/json", "Content-Length": str(len(body))},
-            )
-        )
+        path = f"/api/assets/{target.asset_id}"
+        response = self._send(client, "PUT", path, "application/json", body, on_sent)
         if response is None:
             target.cut_labels.append(label)
             return "cut"
