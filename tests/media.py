@@ -185,6 +185,17 @@ def docx_bytes(title: str = "Meeting notes", paragraphs: tuple[str, ...] = ()) -
     return out.getvalue()
 
 
+def docx_with_member(name: str, data: bytes | str) -> bytes:
+    """A valid DOCX with one more archive member (a macro part, an HTML page…)."""
+    source = zipfile.ZipFile(io.BytesIO(docx_bytes()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for member in source.namelist():
+            archive.writestr(member, source.read(member))
+        archive.writestr(name, data)
+    return out.getvalue()
+
+
 def docx_zip_bomb(zeros: int = 64 * 1024 * 1024) -> bytes:
     """A DOCX (valid parts) carrying ``zeros`` bytes of zeros that deflate ~1000:1."""
     base = zipfile.ZipFile(io.BytesIO(docx_bytes()))

@@ -29,7 +29,7 @@ from asset_service.engine import AssetEngine
 from asset_service.engine.catalog import AssetQuery
 from asset_service.http import signing
 from tests.conftest import SECRET, data_files
-from tests.media import docx_bytes, image_bytes, svg, tiny_png
+from tests.media import docx_with_member, image_bytes, svg, tiny_png
 
 from .helpers import TEXT_BYTES, Part, file_part, multipart, multipart_type
 
@@ -197,13 +197,7 @@ def pdf_html_polyglot() -> bytes:
 
 def docx_with_html_part() -> bytes:
     """A DOCX that also carries an HTML file with a script (a polyglot by archive member)."""
-    source = zipfile.ZipFile(io.BytesIO(docx_bytes()))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for name in source.namelist():
-            archive.writestr(name, source.read(name))
-        archive.writestr("index.html", "<script>alert(1)</script>")
-    return out.getvalue()
+    return docx_with_member("index.html", "<script>alert(1)</script>")
 
 
 SVG_SCRIPT = svg("<script>alert(document.cookie)</script>")

@@ -20,7 +20,7 @@ from tests.media import (
     SVG_WITH_EXTERNAL_ENTITY,
     SVG_WITH_ONLOAD,
     SVG_WITH_SCRIPT,
-    docx_bytes,
+    docx_with_member,
     docx_zip_bomb,
     image_bytes,
     needs_ffmpeg,
@@ -42,13 +42,7 @@ def _xlsx() -> bytes:
 
 
 def _docm() -> bytes:
-    source = zipfile.ZipFile(io.BytesIO(docx_bytes()))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for name in source.namelist():
-            archive.writestr(name, source.read(name))
-        archive.writestr("word/vbaProject.bin", b"\x00macro")
-    return out.getvalue()
+    return docx_with_member("word/vbaProject.bin", b"\x00macro")
 
 
 #: (id, file content, filename, part Content-Type, form fields, status, words the detail has)
