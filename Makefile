@@ -101,7 +101,7 @@ $(BENCH_STAMP): pyproject.toml | $(STAMP)
 # versions and edits from 3 clients, restarted, cleaned once and checked after every kill
 # (acknowledged changes there with their sha256, nothing half-written, no temp/orphan blob),
 # CRASH_RUNS times with consecutive seeds (--seed N replays one) on each of CRASH_STORES (s3: a
-# moto_server started for the run). About 5 minutes; `make test` runs shorter plans (60 and 30).
+# moto_server started for the run). About 5 minutes; `make test` runs shorter plans (40 and 20).
 crash: $(STAMP) ## SIGKILL the server amid uploads, versions and edits (CRASH_OPS, CRASH_RUNS, CRASH_STORES, CRASH_ARGS)
 	@for store in $(CRASH_STORES); do \
 		$(BIN)/python tests/crash_harness.py --blob-store $$store --ops $(CRASH_OPS) \

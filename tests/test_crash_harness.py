@@ -15,7 +15,7 @@ from crash_harness import run_harness
 
 pytestmark = pytest.mark.slow
 
-OPERATIONS = {"file": int(os.environ.get("ASSET_CRASH_OPS", "60")), "s3": 30}
+OPERATIONS = {"file": int(os.environ.get("ASSET_CRASH_OPS", "40")), "s3": 20}
 SEED = int(os.environ.get("CRASH_TEST_SEED", "20261203"))
 
 
