@@ -5,10 +5,10 @@ or is deleted — is unpublished. The service's own download route serves public
 the store does, so a failure here is logged and never fails the change that led to it.
 
 A store serving the public copy itself (MinIO, from the bucket's origin) answers with the
-``Content-Type`` and ``Content-Disposition`` published with it (``public_headers``): an
-attachment for every type not safe to show inline (``content_safety``) — SVG included, since
-nothing checks it on that path — and inline for the rest. What else the download route sends
-(``nosniff``, the Content-Security-Policy) an S3 server can't be told to send per object."""
+``Content-Type`` and ``Content-Disposition`` published with it (``public_headers``): inline for
+media only (raster images, audio, video), an attachment for everything else — SVG included,
+since nothing checks it on that path. What else the download route sends (``nosniff``, the
+Content-Security-Policy) an S3 server can't be told to send per object."""
 
 from __future__ import annotations
 
