@@ -290,10 +290,8 @@ async def svg_is_safe(engine: AssetEngine, asset: Asset, version: Version) -> bo
 
 async def _check_svg(engine: AssetEngine, asset: Asset, version: Version) -> bool:
     try:
-        data = bytearray()
-        async for chunk in engine.read(asset, version, 0, version.size):
-            data += chunk
-        await trio.to_thread.run_sync(check_svg, bytes(data))
+        chunks = [chunk async for chunk in engine.read(asset, version, 0, version.size)]
+        await trio.to_thread.run_sync(check_svg, b"".join(chunks))
     except Exception as error:
         logger.warning(
             "asset %s v%d: stored SVG not shown inline: %s",
