@@ -1,4 +1,4 @@
-"""Bearer JWTs (DESIGN §7), tenancy (another customer's asset is a 404, never a 403),
+"""Bearer JWTs (docs/architecture.md, "Tenancy and roles"), tenancy (another customer's asset is a 404, never a 403),
 visibility and roles."""
 
 from __future__ import annotations
