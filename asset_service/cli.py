@@ -21,7 +21,6 @@ logger = logging.getLogger("asset_service")
 
 SECRET_FILE = "jwt-secret"
 DEV_TOKEN_TTL = 24 * 3600
-SUPERVISOR_POLL_SECONDS = 1.0
 
 
 def _secret_file(settings: Settings) -> Path:
@@ -68,10 +67,14 @@ async def _watch_signals(stop: trio.Event) -> None:
 
 
 async def _watch_supervisor(stop: trio.Event, supervisor_pid: int) -> None:
-    # A supervisor that is SIGKILLed cannot pass anything on: its workers notice that they have
-    # been handed to another parent and stop as if told to.
-    while os.getppid() == supervisor_pid:
-        await trio.sleep(SUPERVISOR_POLL_SECONDS)
+    # A supervisor that is SIGKILLed cannot pass anything on: its workers learn of its death
+    # from a pidfd (readable once the process has exited) and stop as if told to.
+    pidfd = os.pidfd_open(supervisor_pid)
+    try:
+        if os.getppid() == supervisor_pid:
+            await trio.lowlevel.wait_readable(pidfd)
+    finally:
+        os.close(pidfd)
     logger.warning("the supervisor (pid %d) is gone: shutting down gracefully", supervisor_pid)
     stop.set()
 
