@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
 from graphql import get_introspection_query
 
 from asset_service.http.gql import limits
@@ -484,4 +485,39 @@ def test_docs_schema_graphql_matches_the_code():
     assert printed == schema_sdl(BUILTIN_TYPES), (
         "docs/schema.graphql is stale: python -m asset_service.http.routes.graphql > "
         "docs/schema.graphql"
+    )
+
+
+async def test_a_hundred_concurrent_mutations_all_complete_beside_uploads(client, auth, gql):
+    """Resolver threads wait on the engine from a limiter of their own, so a burst of GraphQL
+    requests never holds the thread slots the engine's uploads need (a liveness check: every
+    mutation and upload completes)."""
+    answers: list[dict[str, Any]] = []
+    uploads: list[int] = []
+
+    async def make_folder(number: int) -> None:
+        answers.append(
+            await gql.post(
+                'mutation($p: String!) { createFolder(type: "document", path: $p) { path } }',
+                {"p": f"/many/f{number}"},
+            )
+        )
+
+    async def upload(number: int) -> None:
+        response = await client.post(
+            "/api/assets/upload",
+            headers=auth(),
+            files={"file": (f"n{number}.txt", TEXT_BYTES + bytes([65 + number]), "text/plain")},
+        )
+        uploads.append(response.status_code)
+
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            for number in range(100):
+                nursery.start_soon(make_folder, number)
+            for number in range(4):
+                nursery.start_soon(upload, number)
+    assert uploads == [201] * 4
+    assert sorted(a["data"]["createFolder"]["path"] for a in answers) == sorted(
+        f"/many/f{number}" for number in range(100)
     )
