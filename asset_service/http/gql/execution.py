@@ -11,12 +11,14 @@ hashing work needs, and enough concurrent requests would deadlock
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 from graphql import (
+    DocumentNode,
     ExecutionResult,
     GraphQLError,
     GraphQLSchema,
@@ -37,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 #: resolver threads per process (each waits on the engine, it does not compute)
 GRAPHQL_THREADS = 16
+#: distinct valid query documents kept parsed and validated
+DOCUMENT_CACHE_SIZE = 256
 
 CODE_OF_STATUS = {
     400: "BAD_USER_INPUT",
@@ -124,17 +128,33 @@ def _refused(errors: list[GraphQLError], code: str | None = None) -> Outcome:
     return Outcome({"errors": formatted}, refused=True)
 
 
+class _Invalid(Exception):
+    def __init__(self, errors: list[GraphQLError]) -> None:
+        self.errors = errors
+
+
+@functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
+def valid_document(schema: GraphQLSchema, query: str) -> DocumentNode:
+    """The parsed document, once it has passed validation. A frontend sends the same few
+    queries over and over: parsing and validating each once halves the cost of a small
+    query (bench/graphql.py). Refusals are exceptions, so they are never cached."""
+    document = parse(query, max_tokens=limits.MAX_TOKENS)
+    errors = validate(schema, document, max_errors=20)
+    if errors:
+        raise _Invalid(errors)
+    return document
+
+
 def run_sync(
     schema: GraphQLSchema, request: GraphQLRequest, context: Any, *, allow_mutations: bool
 ) -> Outcome:
     """The whole request, synchronously: in a worker thread (see ``run``)."""
     try:
-        document = parse(request.query, max_tokens=limits.MAX_TOKENS)
+        document = valid_document(schema, request.query)
     except GraphQLSyntaxError as error:
         return _refused([error], "GRAPHQL_PARSE_FAILED")
-    errors = validate(schema, document, max_errors=20)
-    if errors:
-        return _refused(errors, "GRAPHQL_VALIDATION_FAILED")
+    except _Invalid as invalid:
+        return _refused(invalid.errors, "GRAPHQL_VALIDATION_FAILED")
     operation = get_operation_ast(document, request.operation_name)
     if not isinstance(operation, OperationDefinitionNode):
         return _refused(
