@@ -8,13 +8,11 @@ only once its stored bytes passed the SVG safety check again, here."""
 from __future__ import annotations
 
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import trio
 from quart import Blueprint, Response, request
@@ -44,6 +42,7 @@ from ..context import (
     positive_int,
     services,
 )
+from ..links import DEFAULT_LINK_EXPIRES, LinkBuilder
 from ..metrics import HttpMetrics
 from ..problems import problem_response, unauthorized
 from ..ranges import ByteRange, RangeNotSatisfiable, parse_range
@@ -51,9 +50,6 @@ from ..responses import json_response
 
 blueprint = Blueprint("content", __name__)
 logger = logging.getLogger(__name__)
-
-
-DEFAULT_LINK_EXPIRES = 3600
 
 
 @blueprint.route("/api/assets/<asset_id>/download", methods=["GET", "HEAD"])
@@ -101,29 +97,16 @@ async def download_url(asset_id: str) -> Response:
     if seconds is None or not 1 <= seconds <= signing.MAX_EXPIRES:
         raise InvalidInput(f"expires must be 1 to {signing.MAX_EXPIRES} seconds")
     url, expires_at = await _link(caller(), asset_id, positive_int("version"), seconds)
-    return json_response(
-        {"url": url, "expires_at": datetime.fromtimestamp(expires_at, UTC).isoformat()}
-    )
+    return json_response({"url": url, "expires_at": expires_at})
 
 
 async def _link(
     principal: Principal, asset_id: str, version_number: int | None, seconds: int
-) -> tuple[str, int]:
-    engine = services().engine
-    asset, version = await engine.content(principal, asset_id, version_number)
-    expires_at = int(time.time()) + seconds
-    native = await engine.presigned_url(asset, version, seconds, version.original_filename)
-    if native is not None:
-        return native, expires_at
-    query = urlencode(
-        {
-            "version": version.version,
-            "expires": expires_at,
-            "signature": signing.sign(_link_key(), asset.asset_id, version.version, expires_at),
-        }
-    )
-    base = request.host_url.rstrip("/")
-    return f"{base}/api/assets/{asset.asset_id}/download?{query}", expires_at
+) -> tuple[str, str]:
+    """The link and its expiry (ISO 8601): ``links.LinkBuilder``, shared with GraphQL."""
+    settings = services().settings
+    builder = LinkBuilder(services().engine, settings.url_signing_secret, request.host_url)
+    return await builder.link(principal, asset_id, version_number, seconds)
 
 
 def _link_key() -> bytes:
