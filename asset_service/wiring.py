@@ -55,7 +55,7 @@ def make_inspector(settings: Settings) -> ContentInspector:
     """The type plugins enabled by ``plugins.toml`` (``ASSET_PLUGINS_CONFIG``), built-in and
     installed; a mistake there is a ``ConfigError`` at start."""
     from .plugins.errors import PluginConfigError
-    from .plugins.manager import load_plugins
+    from .plugins.loading import load_plugins
 
     try:
         return load_plugins(settings.plugins_config)

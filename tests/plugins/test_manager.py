@@ -16,12 +16,8 @@ from asset_service.engine.events import Event
 from asset_service.plugins import AssetType, Description, Detected, hookimpl
 from asset_service.plugins.builtin.image import ImagePlugin
 from asset_service.plugins.errors import PluginConfigError
-from asset_service.plugins.manager import (
-    DEFAULT_CONFIG,
-    PluginInspector,
-    load_plugins,
-    read_config,
-)
+from asset_service.plugins.inspector import PluginInspector
+from asset_service.plugins.loading import DEFAULT_CONFIG, load_plugins, read_config
 from asset_service.wiring import make_inspector
 from tests.media import tiny_png
 
