@@ -10,11 +10,11 @@ from asset_service.engine.model import format_time
 
 from ..conditional import if_match_revision
 from ..context import caller, services
+from ..multipart_upload import receive_upload
 from ..params import asset_id_from_path, flag, json_body
 from ..query import asset_query, page_json
 from ..responses import json_response, no_content
 from ..serialize import asset_json
-from ..uploads import receive_upload
 
 blueprint = Blueprint("assets", __name__)
 

@@ -11,11 +11,11 @@ from asset_service.engine.catalog import Totals
 from asset_service.engine.errors import InvalidInput, NotFound
 
 from ..context import caller, services
+from ..multipart_upload import receive_upload
 from ..params import asset_id_from_path, json_body
 from ..query import asset_query, page_json
 from ..responses import json_response, no_content
 from ..serialize import asset_json
-from ..uploads import receive_upload
 
 blueprint = Blueprint("library", __name__)
 

@@ -24,10 +24,10 @@ from asset_service.engine.model import UploadSession, UploadState
 
 from ..context import caller, services
 from ..multipart import _chunks_with_idle_timeout
+from ..multipart_upload import UPLOAD_FIELDS, declared_type_of, new_asset_fields
 from ..params import parse_decimal
 from ..problems import HTTPProblem
 from ..responses import json_response
-from ..uploads import UPLOAD_FIELDS, declared_type_of, new_asset_fields
 
 blueprint = Blueprint("uploads", __name__)
 
