@@ -230,7 +230,7 @@ async def _stream(
     # Given its values as arguments: this runs after the view has returned.
     async for chunk in engine.read(asset, version, offset, length):
         yield chunk
-        metrics.download_bytes += len(chunk)  # counted once handed on, not when read
+        metrics.download_bytes.inc(len(chunk))  # counted once handed on, not when read
 
 
 # --- how the content may be shown -----------------------------------------------------------
