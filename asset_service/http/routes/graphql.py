@@ -14,12 +14,13 @@ from quart import Blueprint, Response, current_app, request
 
 from asset_service.engine.errors import InvalidInput
 
-from ..context import caller, json_body, services
+from ..context import caller, services
 from ..gql import GRAPHQL_THREADS, build_schema
 from ..gql.execution import RequestError, request_from, run
 from ..gql.schema import Context
 from ..links import LinkBuilder
 from ..openapi import openapi_document
+from ..params import json_body
 from ..problems import HTTPProblem
 
 blueprint = Blueprint("graphql", __name__)

@@ -9,12 +9,13 @@ from asset_service.engine import AssetQuery
 from asset_service.engine import fields as field_rules
 from asset_service.engine.errors import InvalidInput, NotFound
 
-from ..context import asset_id_from_path, caller, json_body, services
+from ..context import caller, services
+from ..multipart_upload import receive_upload
+from ..params import asset_id_from_path, json_body
 from ..query import asset_query, page_json
 from ..responses import json_response, no_content
 from ..serialize import asset_json
 from ..stats import stats_json
-from ..uploads import receive_upload
 
 blueprint = Blueprint("library", __name__)
 
