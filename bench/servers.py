@@ -354,10 +354,11 @@ def static_server_block(files: Path) -> str:
 class FastAPIReference(Server):
     label = "fastapi"
 
-    def __init__(self, files: Path, store: Path, log: Path) -> None:
+    def __init__(self, files: Path, store: Path, log: Path, *, workers: int = 1) -> None:
         self.files = files
         self.store = store
         self.log = log
+        self.workers = workers
 
     def start(self, timeout: float = 60.0) -> FastAPIReference:
         port = free_port()
@@ -372,7 +373,8 @@ class FastAPIReference(Server):
                 [
                     *(sys.executable, "-m", "uvicorn", "bench.reference_app:app"),
                     *("--host", "127.0.0.1", "--port", str(port)),
-                    *("--log-level", "warning", "--no-access-log", "--workers", "1"),
+                    *("--log-level", "warning", "--no-access-log"),
+                    *("--workers", str(self.workers)),
                 ],
                 cwd=ROOT,
                 env=env,
