@@ -69,6 +69,16 @@ class Server:
     def stop(self) -> None:
         stop_process(self.process)
 
+    def serving(self, port: int, health_path: str, timeout: float):  # type: ignore[no-untyped-def]
+        """Wait (bounded) until the started process answers ``health_path``; stop it if not."""
+        self.base_url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(self.base_url, health_path, self.process, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
     def __enter__(self):  # type: ignore[no-untyped-def]
         return self
 
@@ -327,13 +337,7 @@ class Nginx(Server):
             stdout=subprocess.DEVNULL,
             stderr=(self.work / "stderr.log").open("wb"),
         )
-        self.base_url = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(self.base_url, "/nginx-health", self.process, timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self.serving(port, "/nginx-health", timeout)
 
     def stop(self) -> None:
         # SIGTERM is nginx's fast shutdown; the master stops its workers and removes its pid.
@@ -382,10 +386,4 @@ class FastAPIReference(Server):
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self.base_url = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(self.base_url, "/healthz", self.process, timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self.serving(port, "/healthz", timeout)

@@ -43,8 +43,8 @@ from .servers import (
     Server,
     ensure_nginx,
     new_secret,
+    static_server_block,
     stop_process,
-    wait_http,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,13 +75,7 @@ class BareRanges(Server):
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.base_url = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(self.base_url, "/healthz", self.process, timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self.serving(port, "/healthz", timeout)
 
     def stop(self) -> None:
         # hypercorn's workers are its children: the whole session goes
@@ -185,9 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                             nginx_binary,
                             work / f"nginx{count}",
                             label=f"nginx x{count}",
-                            server_block=f"""\
-        location = /nginx-health {{ return 200 "ok"; }}
-        location /files/ {{ alias {files}/; }}""",
+                            server_block=static_server_block(files),
                             workers=str(count),
                         ),
                         static_path,

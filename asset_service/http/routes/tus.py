@@ -28,6 +28,7 @@ from ..multipart_upload import UPLOAD_FIELDS, declared_type_of, new_asset_fields
 from ..params import parse_decimal
 from ..problems import HTTPProblem
 from ..responses import json_response
+from ..serialize import progress_json
 
 blueprint = Blueprint("uploads", __name__)
 
@@ -143,16 +144,7 @@ async def upload_status(upload_id: str) -> Response:
         del response.headers["Content-Type"]
         return response
     progress = await engine.progress(principal, upload_id)
-    body = {
-        "upload_id": progress.upload_id,
-        "received_bytes": progress.received_bytes,
-        "total_bytes": progress.total_bytes,
-        "state": progress.state,
-        "asset_id": progress.asset_id,
-    }
-    if progress.error:
-        body["error"] = progress.error
-    return json_response(body, headers={"Cache-Control": "no-store"})
+    return json_response(progress_json(progress), headers={"Cache-Control": "no-store"})
 
 
 @blueprint.patch("/api/uploads/<upload_id>")
