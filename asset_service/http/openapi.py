@@ -231,6 +231,9 @@ class _Builder:
 
     def _problem(self, status: int) -> Schema:
         problem = PROBLEMS[status]
+        ref = {"$ref": f"#/components/responses/{problem.name}"}
+        if problem.name in self.responses:
+            return ref
         found: Schema = {
             "description": problem.description,
             "content": {PROBLEM_JSON: {"schema": self.components.schema_of(Problem)}},
@@ -241,7 +244,7 @@ class _Builder:
                 for name, description in problem.headers.items()
             }
         self.responses[problem.name] = found
-        return {"$ref": f"#/components/responses/{problem.name}"}
+        return ref
 
     def _body(self, body: Body) -> Schema:
         media: Schema = {"schema": self.components.schema_of(body.type)}

@@ -101,6 +101,8 @@ class Components:
     def __init__(self, asset_types: Sequence[str]) -> None:
         self.asset_types = list(asset_types)
         self.schemas: dict[str, Schema] = {}
+        #: the type each component was built from: asked again, it is not built again
+        self._built_from: dict[str, Any] = {}
         self._building: set[str] = set()
 
     def schema_of(self, annotation: Any) -> Schema:
@@ -113,12 +115,13 @@ class Components:
             named = annotation.__name__
         if named is None:
             return self._annotated(annotation, metadata)
-        return self._component(named, lambda: self._annotated(annotation, metadata))
+        source = (annotation, metadata)
+        return self._component(named, source, lambda: self._annotated(annotation, metadata))
 
-    def _component(self, name: str, build: typing.Callable[[], Schema]) -> Schema:
+    def _component(self, name: str, source: Any, build: typing.Callable[[], Schema]) -> Schema:
         ref = {"$ref": f"#/components/schemas/{name}"}
-        if name in self._building:
-            return ref  # a model that contains itself
+        if name in self._building or self._built_from.get(name, _NO_VALUE) == source:
+            return ref  # a model that contains itself, or one already built
         self._building.add(name)
         try:
             built = build()
@@ -126,6 +129,7 @@ class Components:
             self._building.discard(name)
         if self.schemas.setdefault(name, built) != built:
             raise SchemaError(f"two different schemas are named {name!r}")
+        self._built_from[name] = source
         return ref
 
     def _annotated(self, annotation: Any, metadata: tuple[Any, ...]) -> Schema:

@@ -2,8 +2,8 @@
 
 The declaration holds what the URL rule cannot say — summary, query and header parameters, the
 request body's model, the answers' models, the problem statuses it can answer — and
-``openapi.py`` adds what the rule does say (path, methods, path parameters). A route without a
-declaration, or marked ``@undocumented``, stops the app from being created.
+``openapi.py`` adds what the rule does say (path, methods, path parameters). A route with neither
+a declaration nor ``@undocumented`` stops the app from being created.
 """
 
 from __future__ import annotations
