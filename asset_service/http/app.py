@@ -16,8 +16,22 @@ from .context import Services
 from .cors import install_cors
 from .header_limit import HeaderLimit
 from .metrics import ROUTE_KEY, UNMATCHED, HttpMetrics, MetricsMiddleware
+from .openapi import OPENAPI_KEY, openapi_document
 from .problems import register_error_handlers
 from .routes import assets, content, docs, events, graphql, health, library, metrics, tus
+
+#: every route of the API, by blueprint
+BLUEPRINTS = (
+    health.blueprint,
+    assets.blueprint,
+    content.blueprint,
+    library.blueprint,
+    docs.blueprint,
+    metrics.blueprint,
+    tus.blueprint,
+    events.blueprint,
+    graphql.blueprint,
+)
 
 
 def token_policy(settings: Settings) -> TokenPolicy:
@@ -50,15 +64,10 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
     app.before_request(_note_route)
     register_error_handlers(app)
     install_cors(app, settings.cors_origins)
-    app.register_blueprint(health.blueprint)
-    app.register_blueprint(assets.blueprint)
-    app.register_blueprint(content.blueprint)
-    app.register_blueprint(library.blueprint)
-    app.register_blueprint(docs.blueprint)
-    app.register_blueprint(metrics.blueprint)
-    app.register_blueprint(tus.blueprint)
-    app.register_blueprint(events.blueprint)
-    app.register_blueprint(graphql.blueprint)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    # Built once, here: a route without its @operation stops the app from being created.
+    app.extensions[OPENAPI_KEY] = openapi_document(app, sorted(engine.asset_types()))
     return app
 
 
