@@ -13,8 +13,8 @@ Start-up (``load_plugins``), in this order:
    error, as is a hook implementation with an argument its hook does not have;
 5. collect ``asset_types`` once: a type or bucket claimed twice is an error.
 
-Any mistake is a ``PluginConfigError`` (a ``ConfigError``: the CLI prints it and exits 2) that
-names the plugin, the option or the hook.
+Any mistake is a ``PluginConfigError`` (``plugins.errors``; the composition root makes it a
+configuration error, for which the CLI exits 2) that names the plugin, the option or the hook.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from typing import Any
 
 import pluggy
 
-from asset_service.config import ConfigError
 from asset_service.engine.errors import AssetServiceError, UnprocessableContent, UnsupportedContent
 from asset_service.engine.events import Event
 from asset_service.engine.inspection import Description, Detected
@@ -42,6 +41,7 @@ from asset_service.engine.model import TEMP_BUCKET, AssetType, Dimensions
 from . import hookspecs
 from .builtin import BUILTIN_PLUGINS
 from .builtin._common import reason_of
+from .errors import PluginConfigError
 from .identify import identify
 
 logger = logging.getLogger(__name__)
@@ -54,10 +54,6 @@ ENTRY_POINT_GROUP = "asset_service.plugins"
 DEFAULT_CONFIG = Path("plugins.toml")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _TYPE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-
-
-class PluginConfigError(ConfigError):
-    """A mistake in ``plugins.toml`` or in a plugin, found at start."""
 
 
 # --- plugins.toml ------------------------------------------------------------------------
