@@ -91,6 +91,16 @@ class Stats:
     by_folder: dict[str, Totals]
 
 
+def folder_and_parents(path: str) -> list[str]:
+    """``"/a/b"`` -> ``["/a", "/a/b"]``; the root is implicit and not listed."""
+    if not path.startswith("/"):
+        raise ValueError(f"folder must start with '/': {path!r}")
+    segments = path.strip("/").split("/") if path != "/" else []
+    if any(not segment for segment in segments):
+        raise ValueError(f"folder has an empty segment: {path!r}")
+    return ["/" + "/".join(segments[: i + 1]) for i in range(len(segments))]
+
+
 class Catalog(abc.ABC):
     @abc.abstractmethod
     async def open(self) -> None:

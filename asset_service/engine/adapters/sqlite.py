@@ -21,7 +21,16 @@ from typing import Any, TypeVar
 import trio
 
 from .. import search
-from ..catalog import AssetQuery, Catalog, Facet, FolderInfo, Page, Stats, Totals
+from ..catalog import (
+    AssetQuery,
+    Catalog,
+    Facet,
+    FolderInfo,
+    Page,
+    Stats,
+    Totals,
+    folder_and_parents,
+)
 from ..model import Asset, UploadSession, format_time
 
 T = TypeVar("T")
@@ -351,16 +360,6 @@ def _list_sql(
 
 def _asset(document: str) -> Asset:
     return Asset.from_document(json.loads(document))
-
-
-def folder_and_parents(path: str) -> list[str]:
-    """``"/a/b"`` -> ``["/a", "/a/b"]``; the root is implicit and not listed."""
-    if not path.startswith("/"):
-        raise ValueError(f"folder must start with '/': {path!r}")
-    segments = path.strip("/").split("/") if path != "/" else []
-    if any(not segment for segment in segments):
-        raise ValueError(f"folder has an empty segment: {path!r}")
-    return ["/" + "/".join(segments[: i + 1]) for i in range(len(segments))]
 
 
 @contextmanager
