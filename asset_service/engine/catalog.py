@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .model import Asset, UploadSession
+from .search import NEWEST_FIRST, SortOrder
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +53,8 @@ class AssetQuery:
     updated_before: datetime | None = None
     #: hide other users' ``private`` assets from this user (``None``: hide nothing — admins)
     viewer_user_id: str | None = None
-    #: ``created_at``, ``updated_at``, ``name``, ``size`` or ``duration``; ``-`` for descending
-    sort: str = "-created_at"
+    #: by ``created_at``, ``updated_at``, ``name``, ``size`` or ``duration``, either way
+    sort: SortOrder = NEWEST_FIRST
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +134,7 @@ class Catalog(abc.ABC):
     async def list(self, query: AssetQuery) -> Page:
         """Assets of one customer matching ``query``, in ``query.sort`` order with ties broken
         by ``asset_id`` in the same direction; the cursor stays valid while new assets arrive.
-        Raises ``ValueError`` for a cursor not issued for this sort, or a bad sort."""
+        Raises ``ValueError`` for a cursor not issued for this sort."""
 
     @abc.abstractmethod
     async def facets(self, query: AssetQuery, field: str) -> list[Facet]:

@@ -15,6 +15,7 @@ import pytest
 from asset_service.engine import search
 from asset_service.engine.catalog import AssetQuery, Catalog, Facet, Totals
 from asset_service.engine.model import Asset, Metadata, Storage, Version, Visibility
+from asset_service.engine.search import SortOrder
 
 T0 = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
 
@@ -164,7 +165,7 @@ async def library(catalog: Catalog) -> list[Asset]:
 
 def expected(library: list[Asset], query: AssetQuery) -> list[str]:
     """Brute force over the library with the documented rules."""
-    order = search.SortOrder.parse(query.sort)
+    order = query.sort
     words = search.query_words(query.text or "")
 
     def matches(a: Asset) -> bool:
@@ -243,11 +244,11 @@ QUERIES = {
     "live-and-deleted": dict(deleted=None),
     "private-hidden-from-alice": dict(viewer_user_id="alice"),
     "private-shown-to-bob": dict(viewer_user_id="bob", type="audio"),
-    "sort-name": dict(sort="name"),
-    "sort-size-desc": dict(sort="-size"),
-    "sort-duration": dict(sort="duration"),
-    "sort-duration-desc": dict(sort="-duration", type="audio"),
-    "sort-updated": dict(sort="updated_at"),
+    "sort-name": dict(sort=SortOrder.parse("name")),
+    "sort-size-desc": dict(sort=SortOrder.parse("-size")),
+    "sort-duration": dict(sort=SortOrder.parse("duration")),
+    "sort-duration-desc": dict(sort=SortOrder.parse("-duration"), type="audio"),
+    "sort-updated": dict(sort=SortOrder.parse("updated_at")),
     "no-match": dict(text="zzz"),
 }
 
@@ -260,11 +261,21 @@ async def test_search_matches_the_documented_rules(catalog, library, filters, li
 
 
 async def test_a_cursor_of_another_sort_is_refused(catalog, library):
-    page = await catalog.list(AssetQuery(customer_id="acme", limit=2, sort="name"))
+    page = await catalog.list(AssetQuery(customer_id="acme", limit=2, sort=SortOrder.parse("name")))
     with pytest.raises(ValueError):
-        await catalog.list(AssetQuery(customer_id="acme", sort="size", cursor=page.next_cursor))
-    with pytest.raises(ValueError):
-        await catalog.list(AssetQuery(customer_id="acme", sort="colour"))
+        await catalog.list(
+            AssetQuery(customer_id="acme", sort=SortOrder.parse("size"), cursor=page.next_cursor)
+        )
+
+
+def test_a_sort_is_parsed_once_into_a_typed_order():
+    assert SortOrder.parse("-size") == SortOrder("size", descending=True)
+    assert str(SortOrder.parse("name")) == "name"
+    assert AssetQuery(customer_id="acme").sort == SortOrder("created_at", descending=True)
+    with pytest.raises(ValueError, match="sort must be one of"):
+        SortOrder.parse("colour")
+    with pytest.raises(ValueError, match="sort must be one of"):
+        SortOrder("colour", descending=False)
 
 
 async def test_search_follows_edits(catalog, library):
@@ -318,16 +329,20 @@ async def test_known_answers(catalog, library):
         by_id = {a.asset_id: a.name for a in library}
         return [by_id[i] for i in ids]
 
-    assert await names(text="jaz", sort="name") == ["Evening jazz", "jazz poster", "Morning Jazz"]
+    assert await names(text="jaz", sort=SortOrder.parse("name")) == [
+        "Evening jazz",
+        "jazz poster",
+        "Morning Jazz",
+    ]
     assert await names(text="cafe") == ["Morning Jazz"]
     assert await names(text="episode") == ["Podcast 12"]
     assert await names(tags=("jazz", "live")) == ["Morning Jazz"]
-    assert await names(folder="/music", recursive=True, sort="size") == [
+    assert await names(folder="/music", recursive=True, sort=SortOrder.parse("size")) == [
         "Rock anthem",
         "Morning Jazz",
         "Evening jazz",
     ]
-    assert await names(sort="-duration", type="audio") == [
+    assert await names(sort=SortOrder.parse("-duration"), type="audio") == [
         "Podcast 12",
         "Evening jazz",
         "Rock anthem",

@@ -265,7 +265,7 @@ class MongoCatalog(Catalog):
     async def list(self, query: AssetQuery) -> Page:
         if query.limit < 1:
             raise ValueError("limit must be at least 1")
-        order = search.SortOrder.parse(query.sort)
+        order = query.sort
         field = _SORT_FIELDS[order.field]
         clauses = _filters(query)
         if query.cursor is not None:

@@ -498,7 +498,7 @@ class SqliteCatalog(Catalog):
     async def list(self, query: AssetQuery) -> Page:
         if query.limit < 1:
             raise ValueError("limit must be at least 1")
-        order = search.SortOrder.parse(query.sort)
+        order = query.sort
         key = _SORT_SQL[order.field]
         cursor: tuple[Any, str] | None = None
         if query.cursor is not None:
