@@ -16,7 +16,7 @@ from asset_service.engine.catalog import AssetQuery
 from asset_service.engine.model import Visibility
 from asset_service.engine.search import SortOrder
 
-from .test_catalog_contract import make_asset
+from .catalog_samples import make_asset
 
 WORDS = ["alpha", "alpine", "beta", "gamma", "delta", "alps"]
 TAGS = ["red", "green", "blue"]
