@@ -19,7 +19,6 @@ from quart import Blueprint, Response, request
 
 from asset_service.config import ConfigError
 from asset_service.engine import Asset, AssetEngine, Principal
-from asset_service.engine.adapters.filesystem import FilesystemBlobStore
 from asset_service.engine.content_safety import (
     CONTENT_SECURITY_POLICY,
     MAX_INLINE_SVG_BYTES,
@@ -175,8 +174,9 @@ async def serve_content(
 
 
 def check_accel_redirect(prefix: str, engine: AssetEngine) -> None:
-    """``ASSET_ACCEL_REDIRECT_PREFIX`` can work: a path prefix of an nginx location, over the
-    filesystem store (whose root that location maps)."""
+    """``ASSET_ACCEL_REDIRECT_PREFIX`` can work: a path prefix of an nginx location, over a
+    blob store whose blobs are local files (``BlobStore.local_root``, which that location
+    maps)."""
     if not (prefix.startswith("/") and prefix.endswith("/")) or any(
         ch in prefix for ch in " ?#%\\\r\n\t"
     ):
@@ -184,9 +184,10 @@ def check_accel_redirect(prefix: str, engine: AssetEngine) -> None:
             "ASSET_ACCEL_REDIRECT_PREFIX must be a URI path starting and ending with '/', "
             f"e.g. /_asset_blobs/, not {prefix!r}"
         )
-    if not isinstance(engine.store, FilesystemBlobStore):
+    if engine.store.local_root is None:
         raise ConfigError(
-            "ASSET_ACCEL_REDIRECT_PREFIX needs the filesystem blob store (nginx serves its files)"
+            "ASSET_ACCEL_REDIRECT_PREFIX needs a blob store of local files, such as the "
+            "filesystem blob store (nginx serves its files)"
         )
 
 
