@@ -7,7 +7,6 @@ for an SVG by the inspector's verdict on its stored bytes)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -43,7 +42,6 @@ from ..ranges import ByteRange, RangeNotSatisfiable, parse_range
 from ..responses import json_response
 
 blueprint = Blueprint("content", __name__)
-logger = logging.getLogger(__name__)
 
 
 @blueprint.route("/api/assets/<asset_id>/download", methods=["GET", "HEAD"])
