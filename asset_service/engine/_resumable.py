@@ -41,7 +41,7 @@ import trio
 from . import policy
 from ._upload import UploadHandle, UploadSpec, UploadTotals
 from .blobstore import BlobStore
-from .catalog import Catalog
+from .catalog import UploadSessions
 from .errors import (
     ChecksumMismatch,
     Conflict,
@@ -161,7 +161,7 @@ class ResumableUploads:
     def __init__(
         self,
         store: BlobStore,
-        catalog: Catalog,
+        catalog: UploadSessions,
         hub: EventHub,
         begin_upload: Callable[[UploadSpec], Awaitable[UploadHandle]],
         totals: UploadTotals,

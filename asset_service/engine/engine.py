@@ -9,6 +9,7 @@ edits and soft deletes are compare-and-set on the record's ``revision``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -35,6 +36,7 @@ from ._upload import (
 from ._versioning import AddVersion, RestoreVersion, VersioningActor
 from .blobstore import BlobStore
 from .catalog import AssetQuery, Catalog, Facet, FolderInfo, Page, Stats
+from .content_safety import InlineChecks
 from .errors import (
     Conflict,
     EngineStopped,
@@ -380,6 +382,15 @@ class AssetEngine:
         return self.store.read(
             bucket_of(asset, self.asset_types()), version.storage_key, offset, length
         )
+
+    async def shows_inline(self, asset: Asset, version: Version) -> bool:
+        """Whether a browser may show this version inline (``content_safety.InlineChecks``):
+        by its type, or for SVG by the inspector's verdict on its stored bytes."""
+        return await self._inline_checks.allows(asset, version, self.read)
+
+    @functools.cached_property
+    def _inline_checks(self) -> InlineChecks:
+        return InlineChecks(self.inspector)
 
     def scoped(self, principal: Principal, query: AssetQuery) -> AssetQuery:
         """``query`` limited to what ``principal`` may see: its customer, no other user's

@@ -1,12 +1,12 @@
 """What the engine needs from content inspection, as a port of its own.
 
 The engine never imports ``asset_service.plugins``: it is handed an object with this shape by
-the composition root (``cli.py`` / the app factory). The plugin package implements it on pluggy;
+the composition root (``wiring.py``). The plugin package implements it on pluggy;
 tests can hand the engine a tiny inspector of their own.
 
 The methods are synchronous because most of the work is blocking (Pillow, mutagen, ffprobe):
-the engine always calls ``validate`` and ``describe`` through ``trio.to_thread.run_sync``, and
-``sniff`` only on the first few KiB already in memory.
+the engine always calls ``validate``, ``describe`` and ``safe_inline`` through
+``trio.to_thread.run_sync``, and ``sniff`` only on the first few KiB already in memory.
 """
 
 from __future__ import annotations
@@ -57,6 +57,14 @@ class ContentInspector(Protocol):
 
     def describe(self, path: Path, detected: Detected) -> Description:
         """Extract the type's metadata. Blocking: called in a worker thread."""
+        ...
+
+    def safe_inline(self, mime_type: str, content: bytes) -> bool:
+        """Whether a browser may show ``content`` inline: nothing in it runs or loads anything.
+        Asked at serve time, only for types whose bytes need a look
+        (``content_safety.needs_inspection``: SVG), with at most ``MAX_INLINE_SVG_BYTES``; the
+        engine remembers the verdict. ``False`` for a type it can't judge. Blocking: called
+        in a worker thread."""
         ...
 
     def notify(self, event: Event) -> None:

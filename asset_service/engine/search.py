@@ -56,16 +56,25 @@ def name_key(asset: Asset) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SortOrder:
+    """The order of a listing: one of ``SORT_FIELDS``, ascending or descending, ties broken
+    by ``asset_id`` in the same direction. Parsed once where a request comes in
+    (``parse``); the catalog adapters only read it."""
+
     field: str
     descending: bool
 
+    def __post_init__(self) -> None:
+        if self.field not in SORT_FIELDS:
+            raise ValueError(f"sort must be one of {', '.join(SORT_FIELDS)} (with - to reverse)")
+
     @classmethod
     def parse(cls, value: str) -> SortOrder:
-        descending = value.startswith("-")
-        field = value.removeprefix("-")
-        if field not in SORT_FIELDS:
-            raise ValueError(f"sort must be one of {', '.join(SORT_FIELDS)} (with - to reverse)")
-        return cls(field, descending)
+        """``name`` → ascending by name, ``-size`` → largest first. ``ValueError`` for a field
+        that is not sortable."""
+        return cls(value.removeprefix("-"), value.startswith("-"))
+
+    def __str__(self) -> str:
+        return f"-{self.field}" if self.descending else self.field
 
     def key(self, asset: Asset) -> Any:
         """The value this order compares for ``asset`` (ties are broken by ``asset_id``)."""
@@ -80,6 +89,10 @@ SORT_FIELDS = {
     "size": lambda a: a.size,
     "duration": lambda a: -1.0 if a.duration is None else float(a.duration),
 }
+
+
+#: newest first
+NEWEST_FIRST = SortOrder("created_at", descending=True)
 
 
 def encode_cursor(order: SortOrder, value: Any, asset_id: str) -> str:

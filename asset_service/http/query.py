@@ -107,10 +107,9 @@ def asset_query(
     sort = _one(args, "sort")
     if sort is not None:
         try:
-            SortOrder.parse(sort)
+            values["sort"] = SortOrder.parse(sort)
         except ValueError as error:
             raise InvalidInput(str(error)) from None
-        values["sort"] = sort
     return AssetQuery(**values)
 
 

@@ -13,12 +13,14 @@ from typing import Any
 
 import pluggy
 
+from asset_service.engine.content_safety import is_svg
 from asset_service.engine.errors import AssetServiceError, UnprocessableContent, UnsupportedContent
 from asset_service.engine.events import Event
 from asset_service.engine.inspection import Description, Detected
 from asset_service.engine.model import TEMP_BUCKET, AssetType, Dimensions
 
 from . import hookspecs
+from .builtin import check_svg
 from .builtin._common import reason_of
 from .errors import PluginConfigError
 from .identify import identify
@@ -253,6 +255,19 @@ class PluginInspector:
             raise UnprocessableContent(
                 f"the {detected.format.upper()} file could not be read: {reason_of(error, path)}"
             ) from None
+
+    def safe_inline(self, mime_type: str, content: bytes) -> bool:
+        """SVG: the built-in SVG check, the one the image plugin validates uploads with (no
+        scripts, event handlers, entities or outside references). No other type is judged
+        here."""
+        if not is_svg(mime_type):
+            return False
+        try:
+            check_svg(content)
+        except UnprocessableContent as error:
+            logger.info("a stored SVG is not shown inline: %s", error.reason)
+            return False
+        return True
 
     def notify(self, event: Event) -> None:
         # One by one, so that a failing plugin does not keep the event from the others.

@@ -122,8 +122,11 @@ async def test_a_prefix_nginx_cannot_route_is_refused_at_start(
 
 
 def test_the_option_needs_the_filesystem_store():
+    class RemoteStore:
+        local_root = None  # an S3 store, say: nginx has no files to send
+
     class RemoteStoreEngine:
-        store = object()  # an S3 store, say: nginx has no files to send
+        store = RemoteStore()
 
     with pytest.raises(ConfigError, match="filesystem blob store"):
         check_accel_redirect(PREFIX, RemoteStoreEngine())  # type: ignore[arg-type]

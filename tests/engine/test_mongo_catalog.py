@@ -21,8 +21,8 @@ from asset_service.engine.adapters.mongo import (
 )
 from asset_service.engine.model import Asset
 
+from .catalog_samples import make_asset
 from .conftest import mongomock_catalog_on
-from .test_catalog_contract import make_asset
 
 
 def test_database_name_comes_from_the_url() -> None:

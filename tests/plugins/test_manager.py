@@ -376,3 +376,14 @@ def test_the_plugin_inspector_implements_the_engine_port():
         assert list(inspect.signature(ours).parameters) == list(
             inspect.signature(member).parameters
         ), name
+
+
+def test_the_inspector_judges_stored_svgs_for_inline_display(tmp_path):
+    from tests.media import SVG_WITH_ONLOAD, SVG_WITH_SCRIPT, svg
+
+    inspector = load_plugins(write(tmp_path, ""))
+    assert inspector.safe_inline("image/svg+xml", svg()) is True
+    assert inspector.safe_inline("image/svg+xml", SVG_WITH_SCRIPT) is False
+    assert inspector.safe_inline("image/svg+xml", SVG_WITH_ONLOAD) is False
+    assert inspector.safe_inline("image/svg+xml", b"not xml at all") is False
+    assert inspector.safe_inline("text/html", b"<p>hello</p>") is False  # not judged here

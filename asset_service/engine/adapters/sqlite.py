@@ -21,7 +21,16 @@ from typing import Any, TypeVar
 import trio
 
 from .. import search
-from ..catalog import AssetQuery, Catalog, Facet, FolderInfo, Page, Stats, Totals
+from ..catalog import (
+    AssetQuery,
+    Catalog,
+    Facet,
+    FolderInfo,
+    Page,
+    Stats,
+    Totals,
+    folder_and_parents,
+)
 from ..model import Asset, UploadSession, format_time
 
 T = TypeVar("T")
@@ -353,16 +362,6 @@ def _asset(document: str) -> Asset:
     return Asset.from_document(json.loads(document))
 
 
-def folder_and_parents(path: str) -> list[str]:
-    """``"/a/b"`` -> ``["/a", "/a/b"]``; the root is implicit and not listed."""
-    if not path.startswith("/"):
-        raise ValueError(f"folder must start with '/': {path!r}")
-    segments = path.strip("/").split("/") if path != "/" else []
-    if any(not segment for segment in segments):
-        raise ValueError(f"folder has an empty segment: {path!r}")
-    return ["/" + "/".join(segments[: i + 1]) for i in range(len(segments))]
-
-
 @contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     # IMMEDIATE takes the write lock up front, so a concurrent writer in another process waits
@@ -499,7 +498,7 @@ class SqliteCatalog(Catalog):
     async def list(self, query: AssetQuery) -> Page:
         if query.limit < 1:
             raise ValueError("limit must be at least 1")
-        order = search.SortOrder.parse(query.sort)
+        order = query.sort
         key = _SORT_SQL[order.field]
         cursor: tuple[Any, str] | None = None
         if query.cursor is not None:

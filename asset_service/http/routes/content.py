@@ -2,35 +2,28 @@
 
 Every download says how a browser may show it (``engine.content_safety``): ``nosniff``, a
 sandboxing Content-Security-Policy, and ``Content-Disposition: attachment`` unless the client
-asked for ``?inline=1`` *and* the type is one a browser renders without running code — an SVG
-only once its stored bytes passed the SVG safety check again, here."""
+asked for ``?inline=1`` *and* the engine says the version may be shown inline (by its type, or
+for an SVG by the inspector's verdict on its stored bytes)."""
 
 from __future__ import annotations
 
-import logging
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote
 
-import trio
 from quart import Blueprint, Response, request
 
 from asset_service.config import ConfigError
 from asset_service.engine import Asset, AssetEngine, Principal
-from asset_service.engine.adapters.filesystem import FilesystemBlobStore
 from asset_service.engine.content_safety import (
     CONTENT_SECURITY_POLICY,
-    MAX_INLINE_SVG_BYTES,
     SVG_CONTENT_SECURITY_POLICY,
     content_disposition,
-    inline_safe,
     is_svg,
 )
 from asset_service.engine.errors import InvalidInput, NotFound
 from asset_service.engine.model import Version, bucket_of
-from asset_service.plugins.builtin import check_svg
 
 from .. import signing
 from ..conditional import not_modified, range_applies
@@ -45,7 +38,6 @@ from ..schema import Auth, Reply, operation, records, replies
 from ..schema import parameters as param
 
 blueprint = Blueprint("content", __name__)
-logger = logging.getLogger(__name__)
 
 
 @blueprint.route("/api/assets/<asset_id>/download", methods=["GET", "HEAD"])
@@ -192,8 +184,9 @@ async def serve_content(
 
 
 def check_accel_redirect(prefix: str, engine: AssetEngine) -> None:
-    """``ASSET_ACCEL_REDIRECT_PREFIX`` can work: a path prefix of an nginx location, over the
-    filesystem store (whose root that location maps)."""
+    """``ASSET_ACCEL_REDIRECT_PREFIX`` can work: a path prefix of an nginx location, over a
+    blob store whose blobs are local files (``BlobStore.local_root``, which that location
+    maps)."""
     if not (prefix.startswith("/") and prefix.endswith("/")) or any(
         ch in prefix for ch in " ?#%\\\r\n\t"
     ):
@@ -201,9 +194,10 @@ def check_accel_redirect(prefix: str, engine: AssetEngine) -> None:
             "ASSET_ACCEL_REDIRECT_PREFIX must be a URI path starting and ending with '/', "
             f"e.g. /_asset_blobs/, not {prefix!r}"
         )
-    if not isinstance(engine.store, FilesystemBlobStore):
+    if engine.store.local_root is None:
         raise ConfigError(
-            "ASSET_ACCEL_REDIRECT_PREFIX needs the filesystem blob store (nginx serves its files)"
+            "ASSET_ACCEL_REDIRECT_PREFIX needs a blob store of local files, such as the "
+            "filesystem blob store (nginx serves its files)"
         )
 
 
@@ -241,63 +235,13 @@ async def _stream(
 
 # --- how the content may be shown -----------------------------------------------------------
 
-#: SVGs read and checked at once (each up to ``MAX_INLINE_SVG_BYTES`` in memory)
-SVG_CHECKS_AT_ONCE = 2
-#: verdicts remembered, by (asset, version, checksum): a version's bytes never change
-SVG_VERDICTS_KEPT = 1024
-_svg_limiter: trio.lowlevel.RunVar[trio.CapacityLimiter] = trio.lowlevel.RunVar("svg_limiter")
-_svg_verdicts: OrderedDict[tuple[str, int, str], bool] = OrderedDict()
-
 
 async def presentation(
     engine: AssetEngine, asset: Asset, version: Version, *, inline: bool
 ) -> tuple[bool, str]:
     """Whether the content is shown inline, and its Content-Security-Policy."""
-    if not inline:
+    if not inline or not await engine.shows_inline(asset, version):
         return False, CONTENT_SECURITY_POLICY
     if is_svg(version.mime_type):
-        if await svg_is_safe(engine, asset, version):
-            return True, SVG_CONTENT_SECURITY_POLICY
-        return False, CONTENT_SECURITY_POLICY
-    return inline_safe(version.mime_type), CONTENT_SECURITY_POLICY
-
-
-async def svg_is_safe(engine: AssetEngine, asset: Asset, version: Version) -> bool:
-    """The stored SVG passes the built-in SVG check again (it may have come by a path that
-    did not check it: a third-party plugin claiming SVG, an import, the store itself). Only
-    up to ``MAX_INLINE_SVG_BYTES``; the bytes checked are the ones served. The reading and
-    the check share one limiter, so that many requests at once can't hold many SVGs in
-    memory; the verdict is remembered, so that repeated requests don't parse again."""
-    if version.size > MAX_INLINE_SVG_BYTES:
-        return False
-    key = (asset.asset_id, version.version, version.checksum)
-    verdict = _svg_verdicts.get(key)
-    if verdict is not None:
-        _svg_verdicts.move_to_end(key)
-        return verdict
-    try:
-        limiter = _svg_limiter.get()
-    except LookupError:
-        limiter = trio.CapacityLimiter(SVG_CHECKS_AT_ONCE)
-        _svg_limiter.set(limiter)
-    async with limiter:
-        verdict = await _check_svg(engine, asset, version)
-    _svg_verdicts[key] = verdict
-    while len(_svg_verdicts) > SVG_VERDICTS_KEPT:
-        _svg_verdicts.popitem(last=False)
-    return verdict
-
-
-async def _check_svg(engine: AssetEngine, asset: Asset, version: Version) -> bool:
-    try:
-        chunks = [chunk async for chunk in engine.read(asset, version, 0, version.size)]
-        await trio.to_thread.run_sync(check_svg, b"".join(chunks))
-    except Exception as error:
-        logger.warning(
-            "asset %s v%d: stored SVG not shown inline: %s",
-            asset.asset_id,
-            version.version,
-            getattr(error, "reason", None) or type(error).__name__,
-        )
-        return False
-    return True
+        return True, SVG_CONTENT_SECURITY_POLICY
+    return True, CONTENT_SECURITY_POLICY
