@@ -3,15 +3,13 @@
 This package never imports Quart nor ``asset_service.plugins``.
 """
 
-from ._cleanup import CleanupReport as CleanupReport
-from ._upload import UploadHandle as UploadHandle
-from ._upload import UploadProgress as UploadProgress
-from ._upload import UploadSpec as UploadSpec
 from .blobstore import BlobInfo as BlobInfo
 from .blobstore import BlobStore as BlobStore
 from .catalog import AssetQuery as AssetQuery
 from .catalog import Catalog as Catalog
 from .catalog import Page as Page
+from .cleanup_actor import CleanupReport as CleanupReport
+from .engine import MAILBOX_SIZE as MAILBOX_SIZE
 from .engine import AssetEngine as AssetEngine
 from .engine import EngineConfig as EngineConfig
 from .engine import open_engine as open_engine
@@ -23,3 +21,9 @@ from .model import Asset as Asset
 from .model import Principal as Principal
 from .model import Role as Role
 from .model import Visibility as Visibility
+from .tus import CHECKSUM_ALGORITHMS as CHECKSUM_ALGORITHMS
+from .tus import Checksum as Checksum
+from .tus import NewUpload as NewUpload
+from .upload_actor import UploadHandle as UploadHandle
+from .upload_actor import UploadProgress as UploadProgress
+from .upload_actor import UploadSpec as UploadSpec

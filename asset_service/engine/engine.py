@@ -19,22 +19,10 @@ from typing import Any
 import trio
 
 from . import policy
-from ._actor import ask
-from ._cleanup import CleanupActor, CleanupPolicy, CleanupReport, CleanupTotals, RunCleanup
-from ._public import is_published, public_headers, sync_public, unpublish
-from ._resumable import Checksum, NewUpload, ResumableUploads
-from ._upload import (
-    BeginUpload,
-    StagedContent,
-    UploadActor,
-    UploadHandle,
-    UploadProgress,
-    UploadSpec,
-    UploadTotals,
-)
-from ._versioning import AddVersion, RestoreVersion, VersioningActor
+from .actor import ask
 from .blobstore import BlobStore
 from .catalog import AssetQuery, Catalog, Facet, FolderInfo, Page, Stats
+from .cleanup_actor import CleanupActor, CleanupPolicy, CleanupReport, CleanupTotals, RunCleanup
 from .errors import (
     Conflict,
     EngineStopped,
@@ -61,6 +49,18 @@ from .model import (
     storage_key,
     utc_now,
 )
+from .public_visibility import is_published, public_headers, sync_public, unpublish
+from .tus import Checksum, NewUpload, ResumableUploads
+from .upload_actor import (
+    BeginUpload,
+    StagedContent,
+    UploadActor,
+    UploadHandle,
+    UploadProgress,
+    UploadSpec,
+    UploadTotals,
+)
+from .versioning_actor import AddVersion, RestoreVersion, VersioningActor
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class AssetEngine:
         self._busy_assets: set[str] = set()
         self._edit_turns = KeyedLocks()
         self._uploads = UploadActor(store, inspector, self.hub, self._promote)
-        self._resumable = ResumableUploads(
+        self._tus = ResumableUploads(
             store,
             catalog,
             self.hub,
@@ -139,9 +139,9 @@ class AssetEngine:
             self.asset_types,
             CleanupPolicy(config.temp_ttl, config.trash_retention, config.cleanup_interval),
             self.instance_id,
-            lambda: self._uploads.in_flight() | self._resumable.busy_keys(),
+            lambda: self._uploads.in_flight() | self._tus.busy_keys(),
             self._busy_assets,
-            self._resumable.busy_sessions,
+            self._tus.busy_sessions,
         )
         self._upload_mailbox: trio.MemorySendChannel[Any] | None = None
         self._versioning_mailbox: trio.MemorySendChannel[Any] | None = None
@@ -158,7 +158,7 @@ class AssetEngine:
         cleanup_send, cleanup_receive = trio.open_memory_channel[Any](MAILBOX_SIZE)
         async with trio.open_nursery() as nursery:
             await nursery.start(self._uploads.run, upload_receive)
-            await nursery.start(self._resumable.run)
+            await nursery.start(self._tus.run)
             await nursery.start(self._versioning.run, version_receive)
             await nursery.start(self._cleanup.run, cleanup_receive)
             if self.config.scheduled_cleanup:
@@ -193,7 +193,7 @@ class AssetEngine:
         """A resumable upload's progress, or that of a multipart upload sent with this id
         (while it runs and for a while after) — for its uploader and the customer's admins."""
         try:
-            session = await self._resumable.get(principal, upload_id)
+            session = await self._tus.get(principal, upload_id)
         except NotFound:
             session = None
         if session is not None:
@@ -215,12 +215,12 @@ class AssetEngine:
     # --- resumable (tus) uploads ---------------------------------------------------------
 
     async def create_upload_session(self, new: NewUpload) -> UploadSession:
-        return await self._resumable.create(new)
+        return await self._tus.create(new)
 
     async def upload_session(self, principal: Principal, upload_id: str) -> UploadSession:
         """``NotFound`` unless the caller started it or is an admin; ``Gone`` once terminated
         or expired."""
-        return await self._resumable.get(principal, upload_id)
+        return await self._tus.get(principal, upload_id)
 
     async def append_upload(
         self,
@@ -234,8 +234,8 @@ class AssetEngine:
         checksum: Checksum | None = None,
     ) -> tuple[UploadSession, Asset | None]:
         """Add bytes at ``offset``; the request that completes the upload returns once it is
-        committed, with the asset (see ``engine._resumable``)."""
-        return await self._resumable.append(
+        committed, with the asset (see ``engine.tus``)."""
+        return await self._tus.append(
             principal,
             upload_id,
             offset,
@@ -246,11 +246,11 @@ class AssetEngine:
         )
 
     async def terminate_upload(self, principal: Principal, upload_id: str) -> None:
-        await self._resumable.terminate(principal, upload_id)
+        await self._tus.terminate(principal, upload_id)
 
     async def discard_upload(self, upload_id: str) -> None:
         """Remove a session without a trace (its creation request failed)."""
-        await self._resumable.discard(upload_id)
+        await self._tus.discard(upload_id)
 
     async def _promote(
         self, spec: UploadSpec, staged: StagedContent, fields: NewAssetFields | None

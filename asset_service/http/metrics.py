@@ -19,8 +19,7 @@ from typing import Any
 
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent
 
-from asset_service.engine import AssetEngine
-from asset_service.engine.engine import MAILBOX_SIZE
+from asset_service.engine import MAILBOX_SIZE, AssetEngine
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: where the view's URL rule is left in the ASGI scope for the middleware

@@ -9,10 +9,10 @@ import hashlib
 import pytest
 import trio
 
-from asset_service.engine import _versioning
-from asset_service.engine._versioning import reservation_name
+from asset_service.engine import versioning_actor
 from asset_service.engine.errors import Conflict, NotFound, UnsupportedContent
 from asset_service.engine.model import TEMP_BUCKET
+from asset_service.engine.versioning_actor import reservation_name
 
 from .conftest import EDITOR, OUTSIDER, VIEWER
 from .test_upload_actor import spec, upload
@@ -201,7 +201,7 @@ async def test_a_crashed_instances_reservation_runs_out(open_test_engine, catalo
 
 
 async def test_waiting_for_a_reservation_is_bounded(open_test_engine, catalog, monkeypatch):
-    monkeypatch.setattr(_versioning, "RESERVATION_WAIT", 0.2)
+    monkeypatch.setattr(versioning_actor, "RESERVATION_WAIT", 0.2)
     async with open_test_engine() as engine:
         asset = await upload(engine, [b"TXT: base"])
         assert await catalog.acquire_lease(reservation_name(asset.asset_id), "busy", 60)
@@ -217,8 +217,8 @@ async def test_the_reservation_is_renewed_while_a_slow_placement_runs(
     """A short lease (so that a crashed holder's runs out soon) must not run out under a live
     holder whose blob placement (a server-side copy on S3) takes longer than the lease."""
     # A lease ten renewals long: a worker thread stalled on a busy machine must not lose it.
-    monkeypatch.setattr(_versioning, "RESERVATION_TTL", 1.0)
-    monkeypatch.setattr(_versioning, "RESERVATION_RENEW_EVERY", 0.1)
+    monkeypatch.setattr(versioning_actor, "RESERVATION_TTL", 1.0)
+    monkeypatch.setattr(versioning_actor, "RESERVATION_RENEW_EVERY", 0.1)
     async with open_test_engine() as engine:
         asset = await upload(engine, [b"TXT: base"])
         name = reservation_name(asset.asset_id)

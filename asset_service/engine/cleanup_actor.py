@@ -26,12 +26,12 @@ from typing import Any
 
 import trio
 
-from ._actor import Reply, answer_with, ask
-from ._resumable import parts_prefix, session_of_part
+from .actor import Reply, answer_with, ask
 from .blobstore import BlobStore
 from .catalog import Catalog
 from .events import EventHub, asset_event
 from .model import TEMP_BUCKET, Asset, AssetType, bucket_of, utc_now
+from .tus import parts_prefix, session_of_part
 
 logger = logging.getLogger(__name__)
 

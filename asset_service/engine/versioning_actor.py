@@ -26,9 +26,7 @@ from typing import Any
 import trio
 
 from . import policy
-from ._actor import Reply, answer_with
-from ._public import is_published, sync_public, unpublish
-from ._upload import StagedContent
+from .actor import Reply, answer_with
 from .blobstore import BlobStore
 from .catalog import Catalog
 from .errors import Conflict, NotFound, UnsupportedContent
@@ -42,6 +40,8 @@ from .model import (
     bucket_of,
     storage_key,
 )
+from .public_visibility import is_published, sync_public, unpublish
+from .upload_actor import StagedContent
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any
 import outcome
 import trio
 
-from ._actor import Reply, answer, ask
+from .actor import Reply, answer, ask
 from .blobstore import BlobStore
 from .errors import (
     AssetServiceError,

@@ -39,7 +39,6 @@ import outcome
 import trio
 
 from . import policy
-from ._upload import UploadHandle, UploadSpec, UploadTotals
 from .blobstore import BlobStore
 from .catalog import Catalog
 from .errors import (
@@ -67,6 +66,7 @@ from .model import (
     Visibility,
     utc_now,
 )
+from .upload_actor import UploadHandle, UploadSpec, UploadTotals
 
 logger = logging.getLogger(__name__)
 
