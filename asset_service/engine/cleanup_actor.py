@@ -19,18 +19,16 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
+import outcome
 import trio
 
-from .actor import Reply, answer_with, ask
-from .blobstore import BlobStore
-from .catalog import Catalog
-from .events import EventHub, asset_event
-from .model import TEMP_BUCKET, Asset, AssetType, bucket_of, utc_now
+from .actor import Inbox, Mailbox, Request, ask
+from .dependencies import EngineConfig, EngineDeps
+from .events import asset_event
+from .model import TEMP_BUCKET, Asset, bucket_of, utc_now
 from .tus import parts_prefix, session_of_part
 
 logger = logging.getLogger(__name__)
@@ -48,14 +46,6 @@ RENEW_EVERY = 1000
 
 class _LeaseLost(Exception):
     pass
-
-
-@dataclass(slots=True)
-class RunCleanup:
-    reply: Reply
-    #: on-demand passes wait for another instance's lease; scheduled ones skip the period
-    wait_for_lease: bool = False
-    scheduled: bool = False
 
 
 @dataclass(slots=True)
@@ -109,49 +99,47 @@ class CleanupPolicy:
     trash_retention: float
     interval: float
 
+    @classmethod
+    def of(cls, config: EngineConfig) -> CleanupPolicy:
+        return cls(config.temp_ttl, config.trash_retention, config.cleanup_interval)
+
+
+@dataclass(frozen=True, slots=True)
+class RunCleanup(Request[CleanupReport]):
+    """One full pass; answered with what it removed."""
+
+    #: on-demand passes wait for another instance's lease; scheduled ones skip the period
+    wait_for_lease: bool = False
+    scheduled: bool = False
+
 
 class CleanupActor:
-    def __init__(
-        self,
-        store: BlobStore,
-        catalog: Catalog,
-        hub: EventHub,
-        asset_types: Callable[[], dict[str, AssetType]],
-        policy: CleanupPolicy,
-        holder: str,
-        busy_uploads: Callable[[], set[str]],
-        busy_assets: set[str],
-        busy_sessions: Callable[[], set[str]] = set,
-    ) -> None:
-        self._store = store
-        self._catalog = catalog
-        self._hub = hub
-        self._asset_types = asset_types
-        self._policy = policy
-        self._holder = holder
-        self._busy_uploads = busy_uploads
-        self._busy_assets = busy_assets
-        self._busy_sessions = busy_sessions
+    def __init__(self, deps: EngineDeps) -> None:
+        self._store = deps.store
+        self._catalog = deps.catalog
+        self._hub = deps.hub
+        self._asset_types = deps.asset_types
+        self._policy = CleanupPolicy.of(deps.config)
+        self._holder = deps.instance_id
+        self._in_flight = deps.in_flight
         self.totals = CleanupTotals()
 
     async def run(
-        self,
-        mailbox: trio.MemoryReceiveChannel[Any],
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+        self, inbox: Inbox, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        async with mailbox:
+        async with inbox:
             task_status.started()
-            async for message in mailbox:
-                match message:
-                    case RunCleanup(reply=reply, wait_for_lease=wait, scheduled=scheduled):
-                        await answer_with(reply, lambda: self._counted_pass(wait, scheduled))
-                    case _:
-                        logger.error("cleanup actor: unexpected message %r", message)
+            async for envelope in inbox:
+                match envelope.request:
+                    case RunCleanup(wait_for_lease=wait, scheduled=scheduled):
+                        await envelope.answer_with(lambda: self._counted_pass(wait, scheduled))
+                    case request:
+                        logger.error("cleanup actor: unexpected request %r", request)
+                        envelope.answer(outcome.Error(TypeError(f"not a request: {request!r}")))
 
     async def schedule(
         self,
-        mailbox: trio.MemorySendChannel[Any],
+        mailbox: Mailbox,
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
@@ -161,7 +149,7 @@ class CleanupActor:
             while True:
                 await trio.sleep(self._policy.interval)
                 try:
-                    report = await ask(mailbox, lambda reply: RunCleanup(reply, scheduled=True))
+                    report = await ask(mailbox, RunCleanup(scheduled=True))
                 except Exception:
                     logger.exception("scheduled cleanup pass failed")
                     continue
@@ -210,13 +198,13 @@ class CleanupActor:
         if not await self._renew():
             raise _LeaseLost
 
-    def _age_cutoff(self, seconds: float) -> Any:
+    def _age_cutoff(self, seconds: float) -> datetime:
         return utc_now() - timedelta(seconds=seconds)
 
     async def _remove_expired_uploads(self, report: CleanupReport) -> None:
         """Resumable upload sessions past their expiry: the record first (compare-and-set, so
         a session a request has just extended stays), then its parts."""
-        busy = self._busy_sessions()
+        busy = self._in_flight.upload_sessions.snapshot()
         skipped: set[str] = set()
         while True:
             batch = await self._catalog.expired_uploads(utc_now(), limit=200)
@@ -234,7 +222,7 @@ class CleanupActor:
 
     async def _remove_temp(self, report: CleanupReport) -> None:
         cutoff = self._age_cutoff(self._policy.temp_ttl)
-        busy = self._busy_uploads()
+        busy = self._in_flight.temp_blobs.snapshot()
         #: whether each resumable upload met among the parts still has a session
         sessions: dict[str, bool] = {}
         async for blob in self._store.list(TEMP_BUCKET):
@@ -286,7 +274,7 @@ class CleanupActor:
                 if match is None or blob.modified > cutoff:
                     continue  # not a key this service writes, or too young to judge
                 asset_id = match["asset"]
-                if asset_id in self._busy_assets:
+                if asset_id in self._in_flight.assets:
                     continue
                 if asset_id not in records:
                     records[asset_id] = await self._catalog.get(asset_id)

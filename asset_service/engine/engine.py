@@ -10,19 +10,20 @@ edits and soft deletes are compare-and-set on the record's ``revision``.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import trio
 
 from . import policy
-from .actor import ask
+from .actor import Envelope, Mailbox, ask
 from .blobstore import BlobStore
 from .catalog import AssetQuery, Catalog, Facet, FolderInfo, Page, Stats
-from .cleanup_actor import CleanupActor, CleanupPolicy, CleanupReport, CleanupTotals, RunCleanup
+from .cleanup_actor import CleanupActor, CleanupReport, CleanupTotals, RunCleanup
+from .dependencies import EngineConfig as EngineConfig
+from .dependencies import EngineDeps
 from .errors import (
     Conflict,
     EngineStopped,
@@ -32,53 +33,34 @@ from .errors import (
     PreconditionFailed,
 )
 from .events import EventHub, asset_event
-from .fields import NewAssetFields
 from .inspection import ContentInspector
 from .model import (
     TEMP_BUCKET,
     Asset,
     AssetType,
-    Metadata,
     Principal,
-    Storage,
     UploadSession,
     Version,
     Visibility,
     bucket_of,
-    new_asset_id,
-    storage_key,
     utc_now,
 )
-from .public_visibility import is_published, public_headers, sync_public, unpublish
+from .public_visibility import is_published, sync_public
 from .tus import Checksum, NewUpload, ResumableUploads
 from .upload_actor import (
     BeginUpload,
-    StagedContent,
     UploadActor,
     UploadHandle,
     UploadProgress,
     UploadSpec,
     UploadTotals,
 )
-from .versioning_actor import AddVersion, RestoreVersion, VersioningActor
+from .versioning_actor import RestoreVersion, VersioningActor
 
 logger = logging.getLogger(__name__)
 
 MAILBOX_SIZE = 16
 CAS_ATTEMPTS = 8
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    max_upload_bytes: int = 5 * 1024**3
-    max_versions: int = 10
-    temp_ttl: float = 3600.0
-    trash_retention: float = 30 * 86400.0
-    cleanup_interval: float = 600.0
-    #: run the cleanup schedule in this engine (the CLI's one-shot pass does not)
-    scheduled_cleanup: bool = True
-    #: seconds a resumable (tus) upload lives without receiving bytes
-    upload_session_ttl: float = 86400.0
 
 
 class KeyedLocks:
@@ -116,36 +98,18 @@ class AssetEngine:
         self.config = config
         self.hub = EventHub()
         self.hub.add_listener(inspector.notify)
-        self.instance_id = uuid.uuid4().hex
-        self._busy_assets: set[str] = set()
+        deps = EngineDeps(store, catalog, inspector, self.hub, config)
+        self.instance_id = deps.instance_id
+        #: what this instance is in the middle of (the cleanup leaves it alone)
+        self.in_flight = deps.in_flight
         self._edit_turns = KeyedLocks()
-        self._uploads = UploadActor(store, inspector, self.hub, self._promote)
-        self._tus = ResumableUploads(
-            store,
-            catalog,
-            self.hub,
-            self.begin_upload,
-            self._uploads.totals,
-            ttl=config.upload_session_ttl,
-            max_bytes=config.max_upload_bytes,
-        )
-        self._versioning = VersioningActor(
-            store, catalog, self.hub, self.asset_types, config.max_versions, self._busy_assets
-        )
-        self._cleanup = CleanupActor(
-            store,
-            catalog,
-            self.hub,
-            self.asset_types,
-            CleanupPolicy(config.temp_ttl, config.trash_retention, config.cleanup_interval),
-            self.instance_id,
-            lambda: self._uploads.in_flight() | self._tus.busy_keys(),
-            self._busy_assets,
-            self._tus.busy_sessions,
-        )
-        self._upload_mailbox: trio.MemorySendChannel[Any] | None = None
-        self._versioning_mailbox: trio.MemorySendChannel[Any] | None = None
-        self._cleanup_mailbox: trio.MemorySendChannel[Any] | None = None
+        self._uploads = UploadActor(deps)
+        self._tus = ResumableUploads(deps, self._uploads.totals)
+        self._versioning = VersioningActor(deps)
+        self._cleanup = CleanupActor(deps)
+        self._upload_mailbox: Mailbox | None = None
+        self._versioning_mailbox: Mailbox | None = None
+        self._cleanup_mailbox: Mailbox | None = None
 
     def asset_types(self) -> dict[str, AssetType]:
         return self.inspector.asset_types()
@@ -153,13 +117,15 @@ class AssetEngine:
     async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         for bucket in sorted({TEMP_BUCKET, *(t.bucket for t in self.asset_types().values())}):
             await self.store.ensure_bucket(bucket)
-        upload_send, upload_receive = trio.open_memory_channel[Any](MAILBOX_SIZE)
-        version_send, version_receive = trio.open_memory_channel[Any](MAILBOX_SIZE)
-        cleanup_send, cleanup_receive = trio.open_memory_channel[Any](MAILBOX_SIZE)
+        upload_send, upload_receive = trio.open_memory_channel[Envelope[Any]](MAILBOX_SIZE)
+        version_send, version_receive = trio.open_memory_channel[Envelope[Any]](MAILBOX_SIZE)
+        cleanup_send, cleanup_receive = trio.open_memory_channel[Envelope[Any]](MAILBOX_SIZE)
         async with trio.open_nursery() as nursery:
-            await nursery.start(self._uploads.run, upload_receive)
-            await nursery.start(self._tus.run)
+            # Data flows down: tus commits replay into the upload actor, which hands staged
+            # content to the versioning actor. Each sender owns the clone it is given.
             await nursery.start(self._versioning.run, version_receive)
+            await nursery.start(self._uploads.run, upload_receive, version_send.clone())
+            await nursery.start(self._tus.run, upload_send.clone())
             await nursery.start(self._cleanup.run, cleanup_receive)
             if self.config.scheduled_cleanup:
                 await nursery.start(self._cleanup.schedule, cleanup_send.clone())
@@ -184,7 +150,7 @@ class AssetEngine:
             policy.require_writer(spec.principal)
         if spec.expected_bytes is not None and spec.expected_bytes > spec.max_bytes:
             raise PayloadTooLarge(f"the upload is larger than {spec.max_bytes} bytes")
-        return await ask(self._mailbox(self._upload_mailbox), lambda r: BeginUpload(spec, r))
+        return await ask(self._mailbox(self._upload_mailbox), BeginUpload(spec))
 
     def upload_progress(self, customer_id: str, upload_id: str) -> UploadProgress | None:
         return self._uploads.progress(customer_id, upload_id)
@@ -252,86 +218,11 @@ class AssetEngine:
         """Remove a session without a trace (its creation request failed)."""
         await self._tus.discard(upload_id)
 
-    async def _promote(
-        self, spec: UploadSpec, staged: StagedContent, fields: NewAssetFields | None
-    ) -> Asset:
-        """Called by the upload actor once content is staged: a new asset, or a new version."""
-        if spec.target_asset_id is not None:
-            return await ask(
-                self._mailbox(self._versioning_mailbox),
-                lambda r: AddVersion(spec.target_asset_id, spec.principal, staged, r),
-            )
-        return await self._create_asset(spec, staged, fields or NewAssetFields())
-
-    async def _create_asset(
-        self, spec: UploadSpec, staged: StagedContent, fields: NewAssetFields
-    ) -> Asset:
-        asset_type = self.asset_types()[staged.detected.type]
-        asset_id = new_asset_id()
-        who = spec.principal
-        key = storage_key(who.customer_id, asset_id, 1)
-        version = staged.as_version(1, key)
-        now = version.created_at
-        extracted = dict(version.extracted)
-        asset = Asset(
-            asset_id=asset_id,
-            customer_id=who.customer_id,
-            user_id=who.user_id,
-            type=asset_type.name,
-            name=fields.name or staged.original_filename,
-            original_filename=staged.original_filename,
-            mime_type=staged.detected.mime_type,
-            size=staged.size,
-            duration=staged.description.duration,
-            dimensions=staged.description.dimensions,
-            storage=Storage(bucket=asset_type.bucket, key=key),
-            checksum=staged.checksum,
-            metadata=Metadata(
-                title=fields.title,
-                description=fields.description,
-                tags=list(fields.tags),
-                folder=fields.folder,
-                custom=dict(fields.custom),
-            ),
-            versions=[version],
-            created_at=now,
-            updated_at=now,
-            category=fields.category,
-            current_version=1,
-            visibility=fields.visibility,
-            extracted=extracted,
-        )
-        self._busy_assets.add(asset_id)
-        try:
-            await self.store.move(TEMP_BUCKET, staged.temp_key, asset_type.bucket, key)
-            try:
-                if is_published(asset):
-                    try:
-                        asset.storage.url = await self.store.set_public(
-                            asset_type.bucket, key, True, public_headers(version)
-                        )
-                    except Exception:
-                        logger.exception("could not publish asset %s", asset_id)
-                await self.catalog.insert(asset)
-            except BaseException:
-                with trio.move_on_after(30, shield=True):
-                    if is_published(asset):
-                        await unpublish(self.store, asset_type.bucket, key)
-                    await self.store.delete(asset_type.bucket, key)
-                raise
-        finally:
-            self._busy_assets.discard(asset_id)
-        if fields.folder != "/":
-            await self.catalog.add_folder(who.customer_id, asset.type, fields.folder)
-        # The upload actor announces ``asset.created`` after the upload's final progress.
-        return asset
-
     # --- versions ------------------------------------------------------------------------
 
     async def restore_version(self, principal: Principal, asset_id: str, number: int) -> Asset:
         return await ask(
-            self._mailbox(self._versioning_mailbox),
-            lambda r: RestoreVersion(asset_id, principal, number, r),
+            self._mailbox(self._versioning_mailbox), RestoreVersion(asset_id, principal, number)
         )
 
     # --- reads ---------------------------------------------------------------------------
@@ -590,8 +481,7 @@ class AssetEngine:
     async def run_cleanup(self, *, wait_for_lease: bool = True) -> CleanupReport:
         """One full pass now."""
         return await ask(
-            self._mailbox(self._cleanup_mailbox),
-            lambda r: RunCleanup(r, wait_for_lease=wait_for_lease),
+            self._mailbox(self._cleanup_mailbox), RunCleanup(wait_for_lease=wait_for_lease)
         )
 
     # --- what /metrics shows ---------------------------------------------------------------
@@ -631,7 +521,7 @@ class AssetEngine:
         self.hub.publish(asset_event(name, asset))
 
     @staticmethod
-    def _mailbox(channel: trio.MemorySendChannel[Any] | None) -> trio.MemorySendChannel[Any]:
+    def _mailbox(channel: Mailbox | None) -> Mailbox:
         if channel is None:
             raise EngineStopped("the engine is not running")
         return channel

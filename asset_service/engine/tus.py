@@ -30,7 +30,7 @@ import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -39,8 +39,8 @@ import outcome
 import trio
 
 from . import policy
-from .blobstore import BlobStore
-from .catalog import Catalog
+from .actor import Mailbox, ask
+from .dependencies import EngineDeps
 from .errors import (
     ChecksumMismatch,
     Conflict,
@@ -54,7 +54,7 @@ from .errors import (
     UnprocessableContent,
     UnsupportedContent,
 )
-from .events import Event, EventHub
+from .events import Event
 from .fields import NewAssetFields
 from .model import (
     TEMP_BUCKET,
@@ -66,7 +66,7 @@ from .model import (
     Visibility,
     utc_now,
 )
-from .upload_actor import UploadHandle, UploadSpec, UploadTotals
+from .upload_actor import BeginUpload, UploadSpec, UploadTotals
 
 logger = logging.getLogger(__name__)
 
@@ -158,37 +158,20 @@ def fields_from_document(doc: dict[str, Any]) -> NewAssetFields:
 
 
 class ResumableUploads:
-    def __init__(
-        self,
-        store: BlobStore,
-        catalog: Catalog,
-        hub: EventHub,
-        begin_upload: Callable[[UploadSpec], Awaitable[UploadHandle]],
-        totals: UploadTotals,
-        *,
-        ttl: float,
-        max_bytes: int,
-    ) -> None:
-        self._store = store
-        self._catalog = catalog
-        self._hub = hub
-        self._begin_upload = begin_upload
+    def __init__(self, deps: EngineDeps, totals: UploadTotals) -> None:
+        self._store = deps.store
+        self._catalog = deps.catalog
+        self._hub = deps.hub
+        #: the upload actor's counters: a tus upload's bytes count as they arrive
         self._totals = totals
-        self.ttl = ttl
-        self.max_bytes = max_bytes
-        #: upload ids with a request running here, and how many
-        self._active: dict[str, int] = {}
-        #: temp keys of the parts being written here
-        self._writing: set[str] = set()
+        self.ttl = deps.config.upload_session_ttl
+        self.max_bytes = deps.config.max_upload_bytes
+        #: upload ids with a request or commit running here; temp keys of parts being written
+        self._in_flight = deps.in_flight
         self._last_progress: dict[str, float] = {}
         self._nursery: trio.Nursery | None = None
-
-    def busy_sessions(self) -> set[str]:
-        """Upload ids this instance is receiving or committing (the cleanup spares them)."""
-        return set(self._active)
-
-    def busy_keys(self) -> set[str]:
-        return set(self._writing)
+        #: the upload actor's mailbox, where commits replay the parts (set by ``run``)
+        self._uploads: Mailbox | None = None
 
     # --- the session record ------------------------------------------------------------------
 
@@ -330,16 +313,11 @@ class ResumableUploads:
             )
         if content_length and len(session.parts) >= MAX_PARTS:
             raise InvalidInput(f"an upload may come in at most {MAX_PARTS} parts")
-        self._active[upload_id] = self._active.get(upload_id, 0) + 1
-        try:
+        with self._in_flight.upload_sessions.holding(upload_id):
             session = await self._receive(session, body, total, checksum)
             if session.length is not None and session.offset == session.length:
                 return await self._commit_detached(session)
             return session, None
-        finally:
-            left = self._active.pop(upload_id) - 1
-            if left:
-                self._active[upload_id] = left
 
     async def _receive(
         self,
@@ -378,7 +356,7 @@ class ResumableUploads:
                             else f"the upload is larger than {self.max_bytes} bytes"
                         )
                     if writer is None:
-                        self._writing.add(key)
+                        self._in_flight.temp_blobs.enter(key)
                         writer = await self._store.open_writer(TEMP_BUCKET, key)
                     if hasher is not None:
                         if len(chunk) < _HASH_INLINE_BELOW:
@@ -408,7 +386,7 @@ class ResumableUploads:
                 raise
             return await self._advance(session, writer, key, nonce, received, total)
         finally:
-            self._writing.discard(key)
+            self._in_flight.temp_blobs.leave(key)
 
     async def _keep_partial(
         self, session: UploadSession, writer: Any, key: str, nonce: str, received: int
@@ -468,17 +446,22 @@ class ResumableUploads:
 
     # --- committing ----------------------------------------------------------------------------
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, uploads: Mailbox, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         """Host commits: one runs to its end even if the request that started it goes away
         (the client learns the outcome from ``HEAD`` or ``GET``), and is cancelled only when
-        the engine stops."""
-        async with trio.open_nursery() as nursery:
+        the engine stops. A commit replays the parts into a session of the upload actor
+        (``uploads``, its mailbox: this end is owned and closed here)."""
+        async with uploads, trio.open_nursery() as nursery:
             self._nursery = nursery
+            self._uploads = uploads
             task_status.started()
             try:
                 await trio.sleep_forever()
             finally:
                 self._nursery = None
+                self._uploads = None
 
     async def _commit_detached(self, session: UploadSession) -> tuple[UploadSession, Asset | None]:
         nursery = self._nursery
@@ -488,10 +471,9 @@ class ResumableUploads:
         result: list[outcome.Outcome[tuple[UploadSession, Asset | None]]] = []
 
         async def job() -> None:
-            upload_id = session.upload_id
-            self._active[upload_id] = self._active.get(upload_id, 0) + 1
             try:
-                result.append(outcome.Value(await self._commit(session)))
+                with self._in_flight.upload_sessions.holding(session.upload_id):
+                    result.append(outcome.Value(await self._commit(session)))
             except Exception as error:
                 result.append(outcome.Error(error))
             except BaseException:
@@ -499,9 +481,6 @@ class ResumableUploads:
                 result.append(outcome.Error(stopped))
                 raise
             finally:
-                left = self._active.pop(upload_id) - 1
-                if left:
-                    self._active[upload_id] = left
                 done.set()
 
         nursery.start_soon(job)
@@ -559,7 +538,9 @@ class ResumableUploads:
             upload_id=session.upload_id,
             replay=True,
         )
-        handle = await self._begin_upload(spec)
+        if self._uploads is None:
+            raise EngineStopped("the engine is not running")
+        handle = await ask(self._uploads, BeginUpload(spec))
         async with handle:
             for key in part_keys(session):
                 async for data in self._store.read(TEMP_BUCKET, key):
