@@ -1,6 +1,7 @@
-"""The domain: the asset model, the actors, access policy and the two ports.
+"""The engine's public face: what the HTTP layer, the CLI and the plugins import from it.
 
-This package never imports Quart nor ``asset_service.plugins``.
+The domain lives in this package — the asset model, the actors, access policy and the ports —
+and it never imports Quart, ``asset_service.http`` nor ``asset_service.plugins``.
 """
 
 from .blobstore import BlobInfo as BlobInfo
@@ -9,9 +10,9 @@ from .catalog import AssetQuery as AssetQuery
 from .catalog import Catalog as Catalog
 from .catalog import Page as Page
 from .cleanup_actor import CleanupReport as CleanupReport
+from .dependencies import EngineConfig as EngineConfig
 from .engine import MAILBOX_SIZE as MAILBOX_SIZE
 from .engine import AssetEngine as AssetEngine
-from .engine import EngineConfig as EngineConfig
 from .engine import open_engine as open_engine
 from .fields import NewAssetFields as NewAssetFields
 from .inspection import ContentInspector as ContentInspector

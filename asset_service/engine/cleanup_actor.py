@@ -1,17 +1,10 @@
 """The cleanup actor: removes what nobody will come back for.
 
-One pass deletes (0) resumable (tus) upload sessions past their expiry, with their parts,
-(1) temp uploads idle longer than their TTL (a live resumable upload's parts excepted) and writes
-a crashed process never finished, (2) soft-deleted assets past retention — every version's blob
-first, then the record, so a crash in between leaves at worst an orphan blob, never a record
-without content — and (3) orphan blobs no record points to. Passes run on a schedule, on
-demand, and from ``asset-service cleanup --once``.
-
-Two leases in the catalog coordinate several instances. ``cleanup`` is held while a pass runs
-(short, renewed between steps, released at the end), so two passes never overlap and a crashed
-process blocks the others for at most ``PASS_LEASE_TTL``. ``cleanup-period`` is taken by a
-scheduled pass and kept for most of the period, so the other instances' schedules skip that
-period; an on-demand pass ignores it and runs whenever no pass is running.
+A pass removes expired resumable (tus) sessions with their parts, stale temp blobs and writes a
+crashed process never finished, soft-deleted assets past retention (every version's blob first,
+then the record) and orphan blobs no record points to — skipping whatever ``InFlight`` says this
+instance is working on. Passes run on a schedule, on demand and from ``asset-service cleanup
+--once``; the ``cleanup`` and ``cleanup-period`` leases keep several instances from overlapping.
 """
 
 from __future__ import annotations
@@ -115,6 +108,7 @@ class RunCleanup(Request[CleanupReport]):
 
 class CleanupActor:
     def __init__(self, deps: EngineDeps) -> None:
+        self._deps = deps
         self._store = deps.store
         self._catalog = deps.catalog
         self._hub = deps.hub
@@ -245,18 +239,9 @@ class CleanupActor:
         cutoff = self._age_cutoff(self._policy.trash_retention)
         while batch := await self._catalog.deleted_before(cutoff, limit=200):
             for asset in batch:
-                await self.purge(asset)
+                await purge_asset(self._deps, asset)
                 report.purged += 1
             await self._keep_lease()
-
-    async def purge(self, asset: Asset) -> None:
-        """Every version's blob (and its public copy, if any), then the record."""
-        bucket = bucket_of(asset, self._asset_types())
-        for version in asset.versions:
-            await self._store.set_public(bucket, version.storage_key, False)
-            await self._store.delete(bucket, version.storage_key)
-        await self._catalog.delete(asset.asset_id)
-        self._hub.publish(asset_event("asset.purged", asset))
 
     async def _remove_orphans(self, report: CleanupReport) -> None:
         # Content is promoted into place just before its record is written: the grace period
@@ -285,3 +270,14 @@ class CleanupActor:
             report.incomplete_removed += await self._store.remove_incomplete(
                 bucket, self._policy.temp_ttl
             )
+
+
+async def purge_asset(deps: EngineDeps, asset: Asset) -> None:
+    """Delete an asset for good: every version's blob (and its public copy, if any), then the
+    record. The cleanup's trash sweep and an admin's purge (``AssetEngine.purge``) share it."""
+    bucket = bucket_of(asset, deps.asset_types())
+    for version in asset.versions:
+        await deps.store.set_public(bucket, version.storage_key, False)
+        await deps.store.delete(bucket, version.storage_key)
+    await deps.catalog.delete(asset.asset_id)
+    deps.hub.publish(asset_event("asset.purged", asset))

@@ -1,10 +1,9 @@
-"""``AssetEngine``: the one object the HTTP layer and the CLI talk to.
+"""``AssetEngine``: the facade the HTTP layer, the CLI and the importer talk to.
 
-``open_engine(...)`` starts a nursery running the upload, versioning and cleanup actors (and
-the cleanup schedule) and yields the engine; leaving the block stops taking new work, cancels
-what is in flight (each upload removes its own temp blob) and closes the channels. Reads go
-straight to the catalog; writes that change versions go through the versioning actor; metadata
-edits and soft deletes are compare-and-set on the record's ``revision``.
+It checks access, sends messages to the actors and reads the catalog; content and versions are
+the actors' work (see ``docs/architecture.md``). ``open_engine(...)`` runs the actors and yields
+the engine; leaving the block cancels what is in flight (each upload removes its own temp blob).
+Metadata edits and soft deletes are compare-and-set on the record's ``revision``.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from . import policy
 from .actor import Envelope, Mailbox, ask
 from .blobstore import BlobStore
 from .catalog import AssetQuery, Catalog, Facet, FolderInfo, Page, Stats
-from .cleanup_actor import CleanupActor, CleanupReport, CleanupTotals, RunCleanup
+from .cleanup_actor import CleanupActor, CleanupReport, CleanupTotals, RunCleanup, purge_asset
 from .dependencies import EngineConfig as EngineConfig
 from .dependencies import EngineDeps
 from .errors import (
@@ -98,7 +97,7 @@ class AssetEngine:
         self.config = config
         self.hub = EventHub()
         self.hub.add_listener(inspector.notify)
-        deps = EngineDeps(store, catalog, inspector, self.hub, config)
+        self._deps = deps = EngineDeps(store, catalog, inspector, self.hub, config)
         self.instance_id = deps.instance_id
         #: what this instance is in the middle of (the cleanup leaves it alone)
         self.in_flight = deps.in_flight
@@ -428,7 +427,7 @@ class AssetEngine:
             principal, await self.catalog.get(asset_id), include_deleted=policy.is_admin(principal)
         )
         policy.require_admin(principal)
-        await self._cleanup.purge(asset)
+        await purge_asset(self._deps, asset)
 
     async def _update(
         self,

@@ -1,27 +1,10 @@
 """Resumable uploads (tus 1.0): sessions that any instance can continue.
 
-A session is a catalog record (``model.UploadSession``: who started it, its length and offset,
-the parts received so far, its state) plus its bytes, stored as parts in the temp bucket — one
-blob per request that brought bytes, at ``tus/{upload_id}/{offset}-{nonce}``. Nothing about a
-session lives in memory between requests, so each request may reach another instance.
-
-Appending streams the request body into a new part (constant memory: the blob writer's
-backpressure), then advances the record by compare-and-set on its revision: of two instances
-appending at the same offset, one wins and the other removes its part and answers 409. A body
-that breaks off (the client went away, or stalled) keeps what arrived — unless the request
-announced a checksum, which the partial bytes can't be checked against — so the client resumes
-from there.
-
-When the offset reaches the length, the instance that takes the commit (state ``committing``,
-again by compare-and-set) replays the parts, in order, into an ordinary session of the upload
-actor: the same pipeline as a multipart upload — sha256 and size counted as the bytes pass, the
-type sniffed from the head, validation, extraction, promotion, ``asset.created``. The replay
-reads the content once more and writes it once more (the temp blob the actor promotes); that is
-the price of a whole-content sha256 when the parts arrived at different instances (a hash's
-running state can't be stored), and it needs nothing of the blob store but writing, reading and
-deleting blobs, so it works on every store as it is. (The cheaper S3 path: compose the parts
-server-side — a multipart upload of ``UploadPartCopy`` parts, small parts merged first since S3
-wants 5 MiB parts but the last — then hash one download of the result.)
+A session is a catalog record (``model.UploadSession``) plus its bytes, one blob per request in
+the temp bucket (``tus/{upload_id}/{offset}-{nonce}``); nothing about it lives in memory between
+requests. Appends advance the record by compare-and-set on its revision. The request that
+completes the upload commits it by replaying the parts, in order, into a session of the upload
+actor: the same path as a multipart upload.
 """
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
-"""The upload actor: owns every upload in flight.
+"""The upload actor: receives every upload's bytes into the temp bucket and stages them.
 
-An upload is a session. The caller gets an ``UploadHandle`` and sends body chunks over the
-session's bounded channel (backpressure: memory stays constant whatever the size); a session
-task streams them into the temp bucket, hashing and counting as they pass. The last item on the
-channel is a ``CommitUpload`` carrying the reply channel; if the channel closes without one, the
-upload is abandoned. Whatever happens — error, abort, cancellation — the temp blob is removed
-before the caller hears back, so a 4xx answer never leaves anything behind.
+``BeginUpload`` opens a session and answers with its ``UploadHandle``; the caller writes chunks
+over the session's bounded channel (constant memory whatever the size) and ends with
+``CommitUpload``. The session task hashes, counts and sniffs the bytes as they pass, validates and
+describes the content, then hands it down to the versioning actor (``CreateAsset`` or
+``AddVersion``). Whatever happens, the temp blob is gone before the caller hears back.
 """
 
 from __future__ import annotations
@@ -204,8 +203,7 @@ class UploadActor:
         self.totals = UploadTotals()
 
     def in_flight(self) -> set[str]:
-        """Temp keys of the uploads being received or committed right now (the cleanup actor
-        skips them)."""
+        """Temp keys of the uploads being received or committed right now."""
         return set(self.sessions)
 
     def progress(self, customer_id: str, upload_id: str) -> UploadProgress | None:

@@ -1,19 +1,11 @@
-"""The versioning actor: serialises every change to an asset's versions — a new version, the
-restore of an older one, pruning past the retention limit — so that within one engine version
-numbers never repeat or skip.
+"""The versioning actor: owns what an asset's content is — creating an asset (its version 1),
+adding a version, restoring an older one, pruning past the retention limit.
 
-Across engines (several service instances) a version number is reserved in the catalog before
-its blob is placed: the reservation is a lease named ``versions:{asset_id}``, so only its holder
-picks the next number and writes ``{customer}/{asset}/v{n}``, and the compare-and-set on
-``revision`` then publishes the version (retrying with the same number when only the record's
-metadata changed meanwhile). Without the reservation two instances would pick the same number,
-and the loser of the compare-and-set would already have overwritten the winner's blob. The
-holder renews the reservation every ``RESERVATION_RENEW_EVERY`` seconds for as long as it works
-(placing a big blob on S3 is a server-side copy of any length), so the lease need not outlast
-the longest placement: a reservation outlives a crashed instance by at most ``RESERVATION_TTL``
-(until then that asset's new versions are refused with 409, "try again"). The blob a crashed
-holder may have placed is unreferenced; the cleanup's orphan sweep removes it (or the next
-holder overwrites it)."""
+Changes to existing assets are handled one at a time, and across instances a version number is
+reserved in the catalog (the lease ``versions:{asset_id}``, renewed while the work runs) before
+its blob is placed, so ``v{n}`` is never written twice. A creation runs as a task of its own: its
+asset id is new and nobody else's. The reservation's timings and crash behaviour are described in
+``docs/architecture.md``."""
 
 from __future__ import annotations
 
