@@ -66,7 +66,9 @@ Inbox = trio.MemoryReceiveChannel[Envelope[Any]]
 
 async def ask(mailbox: trio.MemorySendChannel[Any], request: Request[ReplyT]) -> ReplyT:
     """Send ``request`` to the actor behind ``mailbox`` and wait for its answer."""
-    reply_send, reply_receive = trio.open_memory_channel[outcome.Outcome[ReplyT]](1)
+    reply_send: trio.MemorySendChannel[outcome.Outcome[ReplyT]]
+    reply_receive: trio.MemoryReceiveChannel[outcome.Outcome[ReplyT]]
+    reply_send, reply_receive = trio.open_memory_channel(1)
     async with reply_receive:
         try:
             await mailbox.send(Envelope(request, reply_send))

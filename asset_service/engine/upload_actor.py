@@ -327,16 +327,18 @@ class UploadActor:
         result: outcome.Outcome[Asset] | None,
     ) -> None:
         spec = session.spec
-        committed = isinstance(result, outcome.Value)
-        session.progress.state = "committed" if committed else "failed" if result else "aborted"
+        asset = result.value if isinstance(result, outcome.Value) else None
+        session.progress.state = (
+            "committed" if asset is not None else "failed" if result else "aborted"
+        )
         self._count(session.progress)
-        if committed:
-            session.progress.asset_id = getattr(result.value, "asset_id", None)
+        if asset is not None:
+            session.progress.asset_id = asset.asset_id
         elif session.failure is not None:
             session.progress.error = session.failure.reason
         self._publish_progress(session, force=True)
-        if committed and spec.target_asset_id is None:
-            self._hub.publish(asset_event("asset.created", result.value))
+        if asset is not None and spec.target_asset_id is None:
+            self._hub.publish(asset_event("asset.created", asset))
         self.sessions.pop(session.temp_key, None)
         self._in_flight.temp_blobs.leave(session.temp_key)
         label = (spec.principal.customer_id, spec.upload_id)
