@@ -268,7 +268,7 @@ def bucket_of(asset: Asset, asset_types: dict[str, AssetType]) -> str:
 
 
 def storage_key(customer_id: str, asset_id: str, version: int) -> str:
-    """The object key of one version ``{customer_id}/{asset_id}/v{n}``."""
+    """The object key of one version: ``{customer_id}/{asset_id}/v{n}``."""
     return f"{customer_id}/{asset_id}/v{version}"
 
 
@@ -298,7 +298,7 @@ class UploadState(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class UploadPart:
     """One stored stretch of a resumable upload: ``size`` bytes in the temp bucket, in a blob
-    named by ``nonce`` (see ``engine.tus.part_key``)."""
+    named by ``nonce`` (see ``engine._resumable.part_key``)."""
 
     size: int
     nonce: str
