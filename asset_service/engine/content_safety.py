@@ -8,8 +8,9 @@ PDF and plain text. SVG is inline only once its stored bytes passed the inspecto
 the verdicts and bounds the work); everything else — HTML, XHTML, XML, JavaScript,
 other ``text/*``, ``application/octet-stream``, office documents, a third-party plugin's types
 — is an attachment whatever the client asks for. Used by the download route and for the public
-copies a blob store serves itself (``_public``), which only media (raster images, audio, video)
-may show inline: that origin sends neither ``nosniff`` nor a CSP, and nothing checks an SVG.
+copies a blob store serves itself (``public_visibility``), which only media (raster images,
+audio, video) may show inline: that origin sends neither ``nosniff`` nor a CSP, and nothing
+checks an SVG.
 """
 
 from __future__ import annotations

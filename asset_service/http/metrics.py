@@ -25,8 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encode
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from asset_service.engine import AssetEngine
-from asset_service.engine.engine import MAILBOX_SIZE
+from asset_service.engine import MAILBOX_SIZE, AssetEngine
 
 #: what a scraper that states no preference gets
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4

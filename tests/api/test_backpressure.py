@@ -24,7 +24,7 @@ from quart_trio.asgi import TrioASGIHTTPConnection
 
 from asset_service.config import Settings
 from asset_service.engine import AssetEngine
-from asset_service.engine._upload import UploadActor
+from asset_service.engine.upload_actor import UploadActor
 from asset_service.http import create_app
 from asset_service.http._bounded_body import HIGH_WATER, BoundedBody
 

@@ -18,7 +18,7 @@ import pytest
 import trio
 
 from asset_service.config import Settings
-from asset_service.engine._cleanup import PASS_LEASE
+from asset_service.engine.cleanup_actor import PASS_LEASE
 from asset_service.engine.events import Event
 from asset_service.http.metrics import (
     CONTENT_TYPE,

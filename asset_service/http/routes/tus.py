@@ -3,7 +3,7 @@ creation-defer-length, termination, expiration, checksum with sha1 and sha256) a
 of any upload.
 
 The protocol's headers are read and written here; sessions, parts and commits are the engine's
-(``engine._resumable``). ``HEAD /api/uploads/{id}`` is tus's offset request and ``GET`` the same
+(``engine.tus``). ``HEAD /api/uploads/{id}`` is tus's offset request and ``GET`` the same
 URL's JSON progress, which also answers for multipart uploads sent with ``X-Upload-Id``.
 """
 
@@ -16,9 +16,14 @@ from datetime import datetime
 
 from quart import Blueprint, Response, request
 
-from asset_service.engine import AssetEngine, NewAssetFields
+from asset_service.engine import (
+    CHECKSUM_ALGORITHMS,
+    AssetEngine,
+    Checksum,
+    NewAssetFields,
+    NewUpload,
+)
 from asset_service.engine import fields as field_rules
-from asset_service.engine._resumable import CHECKSUM_ALGORITHMS, Checksum, NewUpload
 from asset_service.engine.errors import Gone, InvalidInput
 from asset_service.engine.model import UploadSession, UploadState
 
