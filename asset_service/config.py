@@ -39,6 +39,8 @@ class Settings:
     jwt_audience: str = ""
     jwt_issuer: str = ""
     jwt_leeway: float = 5.0
+    #: seconds a token may live: its ``exp`` (an integer) at most this far from now
+    jwt_max_lifetime: float = 7 * 86400.0
     #: PEM public key (or a path to one) for RS256/ES256 tokens
     jwt_public_key: str = ""
     #: the secret signed download links are derived from (default: ``jwt_secret``)

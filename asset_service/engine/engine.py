@@ -351,10 +351,10 @@ class AssetEngine:
         public: bool = False,
     ) -> tuple[Asset, Version]:
         """The asset and the version whose bytes a download serves. With ``public`` (a
-        download itself, not a link to one), a public asset's for any caller."""
+        download itself, not a link to one), a public asset's current version for any caller."""
         asset = await self.catalog.get(asset_id)
         if public:
-            asset = policy.check_downloadable(principal, asset)
+            asset = policy.check_downloadable(principal, asset, version)
         else:
             asset = policy.check_readable(principal, asset)
         number = asset.current_version if version is None else version

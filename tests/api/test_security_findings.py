@@ -1,0 +1,138 @@
+"""Regression tests for the penetration test's security findings (issue 13): old versions of a
+public asset, customer ids, token lifetimes, cursors, links and the Host header, folders of
+other users' private uploads, and what a signed link is bound to."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import jwt
+import pytest
+
+from tests.conftest import SECRET
+
+from .helpers import PROBLEM_JSON, TEXT_BYTES
+
+pytestmark = pytest.mark.file_store_only
+
+NEW_TEXT = b"the second version of the text\n" * 8
+
+
+async def upload(client: httpx.AsyncClient, headers: dict[str, str], **form: str) -> str:
+    response = await client.post(
+        "/api/assets/upload",
+        headers=headers,
+        files={"file": ("notes.txt", TEXT_BYTES, "text/plain")},
+        data=form,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["asset_id"]
+
+
+async def new_version(client: httpx.AsyncClient, headers: dict[str, str], asset_id: str) -> None:
+    response = await client.post(
+        f"/api/assets/{asset_id}/versions",
+        headers=headers,
+        files={"file": ("notes.txt", NEW_TEXT, "text/plain")},
+    )
+    assert response.status_code == 201, response.text
+
+
+def assert_problem(response: httpx.Response, status: int, fragment: str = "") -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    problem = response.json()
+    assert fragment.lower() in f"{problem['title']}\n{problem['detail']}".lower(), problem
+
+
+# --- 1. only the current version of a public asset is public --------------------------------
+
+
+async def test_only_the_current_version_of_a_public_asset_is_public(client, auth):
+    owner = auth(user="owen", customer="acme")
+    asset_id = await upload(client, owner, visibility="public")
+    await new_version(client, owner, asset_id)
+    url = f"/api/assets/{asset_id}/download"
+    other = auth(user="oscar", customer="globex", roles=("admin",))
+    for headers in ({}, other):
+        current = await client.get(url, headers=headers)
+        assert current.status_code == 200 and current.content == NEW_TEXT
+        named = await client.get(url, params={"version": "2"}, headers=headers)
+        assert named.status_code == 200 and named.content == NEW_TEXT
+    # an older version needs the usual authorisation
+    assert_problem(await client.get(url, params={"version": "1"}), 401, "Bearer")
+    assert (await client.head(url, params={"version": "1"})).status_code == 401
+    assert_problem(await client.get(url, params={"version": "1"}, headers=other), 404)
+    colleague = auth(user="vic", customer="acme", roles=("viewer",))
+    old = await client.get(url, params={"version": "1"}, headers=colleague)
+    assert old.status_code == 200 and old.content == TEXT_BYTES
+
+
+# --- 6. customer ids have a restricted syntax ------------------------------------------------
+
+BAD_CUSTOMER_IDS = ["A/evil", "..", ".", "a\\b", "a\x00b", "c" * 65, "A\n", " ", "", "-a", "a b"]
+
+
+@pytest.mark.parametrize("customer", BAD_CUSTOMER_IDS, ids=repr)
+async def test_a_token_with_a_bad_customer_id_is_a_401(client, leftovers, customer):
+    token = jwt.encode(
+        {"sub": "alice", "customer_id": customer, "roles": ["admin"], "exp": int(time.time()) + 60},
+        SECRET,
+        algorithm="HS256",
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    response = await client.post(
+        "/api/assets/upload", headers=headers, files={"file": ("a.txt", TEXT_BYTES, "text/plain")}
+    )
+    assert_problem(response, 401, "customer_id")
+    assert_problem(await client.get("/api/library/document/folders", headers=headers), 401)
+    await leftovers.assert_clean()
+
+
+@pytest.mark.parametrize("customer", BAD_CUSTOMER_IDS, ids=repr)
+async def test_a_service_naming_a_bad_customer_id_is_a_400(client, auth, leftovers, customer):
+    service = auth(user="billing-svc", customer="internal", roles=("service",))
+    # (what a header can carry: h11 refuses NUL and newlines, and strips the spaces around)
+    sendable = customer.replace("\x00", "%00").replace("\n", "%0A").replace(" ", "a%20", 1)
+    headers = {**service, "X-Customer-Id": sendable}
+    response = await client.post(
+        "/api/assets/upload", headers=headers, files={"file": ("a.txt", TEXT_BYTES, "text/plain")}
+    )
+    assert_problem(response, 400, "X-Customer-Id")
+    await leftovers.assert_clean()
+
+
+async def test_good_customer_ids_are_accepted(client, auth):
+    for customer in ("acme", "A", "tenant-42", "org.example_2", "x" * 64):
+        response = await client.get("/api/library/document/folders", headers=auth(customer=customer))
+        assert response.status_code == 200, (customer, response.text)
+
+
+# --- 9. a token's exp: an integer within the maximum lifetime ------------------------------
+
+
+@pytest.mark.parametrize(
+    "exp",
+    [str(int(time.time()) + 600), 1e308, int(time.time()) + 8 * 86400, True, time.time() + 600.5],
+    ids=["string", "1e308", "8-days", "bool", "float"],
+)
+async def test_a_token_exp_must_be_an_integer_within_the_maximum_lifetime(client, exp):
+    claims = {"sub": "alice", "customer_id": "acme", "roles": ["editor"], "exp": exp}
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    response = await client.get(
+        "/api/library/document/folders", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert_problem(response, 401, "exp")
+
+
+async def test_a_token_within_the_maximum_lifetime_is_accepted(client):
+    claims = {"sub": "alice", "customer_id": "acme", "exp": int(time.time()) + 6 * 86400}
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    response = await client.get(
+        "/api/library/document/folders", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200, response.text
