@@ -4,6 +4,7 @@ ignored; a known one with an invalid value is a 400 naming it."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,8 @@ from asset_service.engine import fields as field_rules
 from asset_service.engine.errors import InvalidInput
 from asset_service.engine.search import SortOrder, query_words
 
-from .context import parse_decimal
+from .context import parse_decimal, services
+from .cursors import cursor_key, seal, unseal
 from .serialize import asset_json
 
 DEFAULT_LIMIT = 50
@@ -93,7 +95,6 @@ def asset_query(
         "customer_id": customer_id,
         "type": asset_type,
         "limit": _int(args, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
-        "cursor": _one(args, "cursor"),
         "recursive": _flag(args, "recursive"),
         "deleted": None if _flag(args, "include_deleted") else False,
     }
@@ -111,7 +112,15 @@ def asset_query(
         except ValueError as error:
             raise InvalidInput(str(error)) from None
         values["sort"] = sort
-    return AssetQuery(**values)
+    query = AssetQuery(**values)
+    cursor = _one(args, "cursor")
+    if cursor is not None:
+        query = replace(query, cursor=unseal(_cursor_key(), str(query.sort), cursor))
+    return query
+
+
+def _cursor_key() -> bytes:
+    return cursor_key(services().settings.url_signing_secret)
 
 
 def _search_filters(args: MultiDict[str, str]) -> dict[str, Any]:
@@ -150,5 +159,9 @@ def _search_filters(args: MultiDict[str, str]) -> dict[str, Any]:
     return found
 
 
-def page_json(page: Page) -> dict[str, Any]:
-    return {"items": [asset_json(asset) for asset in page.items], "next_cursor": page.next_cursor}
+def page_json(page: Page, query: AssetQuery) -> dict[str, Any]:
+    """A page as JSON, its cursor signed for the query's sort order."""
+    return {
+        "items": [asset_json(asset) for asset in page.items],
+        "next_cursor": seal(_cursor_key(), str(query.sort), page.next_cursor),
+    }

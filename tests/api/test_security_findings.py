@@ -136,3 +136,57 @@ async def test_a_token_within_the_maximum_lifetime_is_accepted(client):
         "/api/library/document/folders", headers={"Authorization": f"Bearer {token}"}
     )
     assert response.status_code == 200, response.text
+
+
+# --- 8. cursors are signed, and a forged one is a 400 --------------------------------------
+
+
+def raw_cursor(value: object) -> str:
+    """A cursor in the unsigned shape the catalog adapters issue (base64 of a JSON array)."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+FORGED_CURSORS = {
+    "size-10e30": ("size", raw_cursor(["size", 10**30, "x"])),
+    "nested-3000": ("size", raw_cursor("[" * 3000 + "]" * 3000)),
+    "duration-nan": ("duration", raw_cursor('["duration", NaN, "x"]')),
+    "name-object": ("name", raw_cursor(["name", {"$gt": ""}, "x"])),
+    "plain-shape": ("created_at", raw_cursor(["created_at", "2020-01-01", "x"])),
+    "garbage": ("name", "%%%not-base64%%%"),
+    "huge": ("name", "A" * 60_000 + ".AAAA"),
+}
+
+
+@pytest.mark.parametrize("name", FORGED_CURSORS)
+async def test_a_forged_cursor_is_a_400(client, auth, name):
+    sort, cursor = FORGED_CURSORS[name]
+    for path in ("/api/assets/search", "/api/library/document", "/api/audio-library"):
+        response = await client.get(path, params={"sort": sort, "cursor": cursor}, headers=auth())
+        assert_problem(response, 400, "cursor")
+
+
+async def test_cursors_are_signed_and_still_page(client, auth):
+    headers = auth()
+    for _ in range(3):
+        await upload(client, headers)
+    params = {"sort": "size", "limit": "2"}
+    first = await client.get("/api/assets/search", params=params, headers=headers)
+    cursor = first.json()["next_cursor"]
+    assert cursor
+    second = await client.get(
+        "/api/assets/search", params={**params, "cursor": cursor}, headers=headers
+    )
+    assert second.status_code == 200 and len(second.json()["items"]) == 1
+    seen = {i["asset_id"] for i in first.json()["items"] + second.json()["items"]}
+    assert len(seen) == 3
+    # altered by one character, or used with another sort: a 400
+    altered = cursor[:-1] + ("A" if cursor[-1] != "A" else "B")
+    response = await client.get(
+        "/api/assets/search", params={**params, "cursor": altered}, headers=headers
+    )
+    assert_problem(response, 400, "cursor")
+    response = await client.get(
+        "/api/assets/search", params={"sort": "name", "cursor": cursor}, headers=headers
+    )
+    assert_problem(response, 400, "cursor")

@@ -39,7 +39,7 @@ async def search() -> Response:
             f"type must be one of {', '.join(sorted(services().engine.asset_types()))}"
         )
     page = await services().engine.list(principal, query)
-    return json_response(page_json(page))
+    return json_response(page_json(page, query))
 
 
 @blueprint.get("/api/assets/<asset_id>")

@@ -31,7 +31,7 @@ def _known_type(asset_type: str) -> str:
 async def list_type(asset_type: str) -> Response:
     principal = caller()
     query = asset_query(request.args, principal.customer_id, asset_type=_known_type(asset_type))
-    return json_response(page_json(await services().engine.list(principal, query)))
+    return json_response(page_json(await services().engine.list(principal, query), query))
 
 
 @blueprint.post("/api/library/<asset_type>/folder")
@@ -96,7 +96,7 @@ async def categories(asset_type: str) -> Response:
 async def audio_list() -> Response:
     principal = caller()
     query = asset_query(request.args, principal.customer_id, asset_type="audio", search=True)
-    return json_response(page_json(await services().engine.list(principal, query)))
+    return json_response(page_json(await services().engine.list(principal, query), query))
 
 
 @blueprint.post("/api/audio-library")
