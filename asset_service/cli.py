@@ -179,10 +179,9 @@ def main(argv: list[str] | None = None) -> int:
             settings = with_secret(settings, create=args.dev)
             trio.run(partial(serve, settings, dev=args.dev))
         elif args.command == "token":
+            from .engine.fields import is_customer_id
             from .http.app import token_policy
             from .http.auth import issue_token
-
-            from .engine.fields import is_customer_id
 
             if args.ttl <= 0:
                 raise ConfigError("--ttl must be positive")

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .engine.engine import EngineConfig
 
@@ -45,6 +46,9 @@ class Settings:
     jwt_public_key: str = ""
     #: the secret signed download links are derived from (default: ``jwt_secret``)
     url_signing_key: str = ""
+    #: e.g. ``https://assets.example.com``: the base of the absolute links the service builds
+    #: (signed download links, redirects); unset, links are relative. Never the ``Host`` header
+    public_url: str = ""
     #: if set, ``/metrics`` needs ``Authorization: Bearer <this>``; otherwise it is open
     metrics_token: str = ""
     #: e.g. ``/_asset_blobs/``: a download from the filesystem store is answered, once
@@ -141,9 +145,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"ASSET_JWT_LEEWAY may be at most {MAX_JWT_LEEWAY:g} seconds")
     if settings.cleanup_interval <= 0:
         raise ConfigError("ASSET_CLEANUP_INTERVAL must be positive")
+    if settings.public_url and not _is_base_url(settings.public_url):
+        raise ConfigError(
+            "ASSET_PUBLIC_URL must be an http(s) URL without query or fragment, "
+            f"e.g. https://assets.example.com, not {settings.public_url!r}"
+        )
     if "none" in (alg.lower() for alg in settings.jwt_algorithms):
         raise ConfigError("ASSET_JWT_ALGORITHMS may not allow 'none'")
     return settings
+
+
+def _is_base_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.netloc)
+        and not parts.query
+        and not parts.fragment
+        and "@" not in parts.netloc
+        and value.isascii()
+        and not any(ch.isspace() for ch in value)
+    )
 
 
 def known_settings() -> list[str]:

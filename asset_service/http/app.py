@@ -15,6 +15,7 @@ from .auth import TokenPolicy, policy_from_settings
 from .context import Services
 from .cors import install_cors
 from .header_limit import HeaderLimit
+from .host_header import HostHeaderGuard
 from .metrics import ROUTE_KEY, UNMATCHED, HttpMetrics, MetricsMiddleware
 from .problems import register_error_handlers
 from .routes import assets, content, docs, events, health, library, metrics, uploads
@@ -45,6 +46,7 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
     app.extensions["asset_service"] = Services(engine, tokens, settings, counters)
     # (inside the metrics: a refused request is counted, as ``unmatched``)
     app.asgi_app = HeaderLimit(app.asgi_app)  # type: ignore[method-assign]
+    app.asgi_app = HostHeaderGuard(app.asgi_app)  # type: ignore[method-assign]
     app.asgi_app = MetricsMiddleware(app.asgi_app, counters)  # type: ignore[method-assign]
     app.before_request(_note_route)
     register_error_handlers(app)

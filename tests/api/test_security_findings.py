@@ -7,13 +7,15 @@ from __future__ import annotations
 import base64
 import json
 import time
-from urllib.parse import parse_qs, urlsplit
+from dataclasses import replace
+from urllib.parse import urlsplit
 
 import httpx
 import jwt
 import pytest
 
-from tests.conftest import SECRET
+from asset_service.config import ConfigError, load_settings
+from tests.conftest import SECRET, start_server
 
 from .helpers import PROBLEM_JSON, TEXT_BYTES
 
@@ -108,7 +110,8 @@ async def test_a_service_naming_a_bad_customer_id_is_a_400(client, auth, leftove
 
 async def test_good_customer_ids_are_accepted(client, auth):
     for customer in ("acme", "A", "tenant-42", "org.example_2", "x" * 64):
-        response = await client.get("/api/library/document/folders", headers=auth(customer=customer))
+        headers = auth(customer=customer)
+        response = await client.get("/api/library/document/folders", headers=headers)
         assert response.status_code == 200, (customer, response.text)
 
 
@@ -190,3 +193,65 @@ async def test_cursors_are_signed_and_still_page(client, auth):
         "/api/assets/search", params={"sort": "name", "cursor": cursor}, headers=headers
     )
     assert_problem(response, 400, "cursor")
+
+
+# --- 5. links never carry the request's Host ------------------------------------------------
+
+EVIL_HOSTS = ["evil.example", "evil.example:8443", "127.0.0.1:1@evil.example", "x" * 200, "a..b"]
+
+
+async def test_links_are_relative_without_a_public_url_whatever_the_host(client, auth):
+    headers = auth()
+    asset_id = await upload(client, headers)
+    for host in EVIL_HOSTS:
+        sent = {**headers, "Host": host}
+        link = await client.get(f"/api/assets/{asset_id}/url", headers=sent)
+        assert link.status_code == 200, link.text
+        url = link.json()["url"]
+        assert url.startswith(f"/api/assets/{asset_id}/download?"), url
+        assert "evil" not in link.text and host not in link.text
+        redirect = await client.get(
+            f"/api/assets/{asset_id}/download", params={"redirect": "1"}, headers=sent
+        )
+        assert redirect.status_code == 302
+        assert redirect.headers["Location"].startswith(f"/api/assets/{asset_id}/download?")
+        assert host not in str(redirect.headers)
+        # and the relative link works
+        downloaded = await client.get(redirect.headers["Location"])
+        assert downloaded.status_code == 200 and downloaded.content == TEXT_BYTES
+    tus = await client.post(
+        "/api/uploads/",
+        headers={**headers, "Host": "evil.example", "Tus-Resumable": "1.0.0", "Upload-Length": "5"},
+    )
+    assert tus.status_code == 201 and tus.headers["Location"].startswith("/api/uploads/")
+
+
+async def test_links_use_the_configured_public_url(engine, settings, nursery, auth):
+    public = replace(settings, public_url="https://assets.example.com/base/")
+    base_url = await start_server(nursery, engine, public)
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        await check_public_url_links(client, auth)
+
+
+async def check_public_url_links(client: httpx.AsyncClient, auth) -> None:
+    headers = {**auth(), "Host": "evil.example"}
+    asset_id = await upload(client, auth())
+    link = (await client.get(f"/api/assets/{asset_id}/url", headers=headers)).json()["url"]
+    parts = urlsplit(link)
+    assert (parts.scheme, parts.netloc) == ("https", "assets.example.com")
+    assert parts.path == f"/base/api/assets/{asset_id}/download"
+    redirect = await client.get(
+        f"/api/assets/{asset_id}/download", params={"redirect": "1"}, headers=headers
+    )
+    assert urlsplit(redirect.headers["Location"]).netloc == "assets.example.com"
+    # the signature holds for the path the service serves
+    downloaded = await client.get(f"/api/assets/{asset_id}/download?{parts.query}")
+    assert downloaded.status_code == 200 and downloaded.content == TEXT_BYTES
+
+
+@pytest.mark.parametrize(
+    "value", ["assets.example.com", "javascript:alert(1)", "https://a@b.example", "https://x/?q=1"]
+)
+def test_a_public_url_that_is_not_a_base_url_is_refused_at_start(value):
+    with pytest.raises(ConfigError, match="ASSET_PUBLIC_URL"):
+        load_settings({"ASSET_PUBLIC_URL": value})

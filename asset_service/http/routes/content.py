@@ -122,7 +122,8 @@ async def _link(
             "signature": signing.sign(_link_key(), asset.asset_id, version.version, expires_at),
         }
     )
-    base = request.host_url.rstrip("/")
+    # ASSET_PUBLIC_URL, or a relative link: never the request's Host, which the client chose
+    base = services().settings.public_url.rstrip("/")
     return f"{base}/api/assets/{asset.asset_id}/download?{query}", expires_at
 
 
