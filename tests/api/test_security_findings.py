@@ -255,3 +255,61 @@ async def check_public_url_links(client: httpx.AsyncClient, auth) -> None:
 def test_a_public_url_that_is_not_a_base_url_is_refused_at_start(value):
     with pytest.raises(ConfigError, match="ASSET_PUBLIC_URL"):
         load_settings({"ASSET_PUBLIC_URL": value})
+
+
+# --- 9. what a signed link is bound to; folders of other users' private uploads -----------
+
+
+async def test_a_signed_link_survives_a_change_of_visibility(client, auth):
+    owner = auth(user="owen")
+    asset_id = await upload(client, owner, visibility="public")
+    link = (await client.get(f"/api/assets/{asset_id}/url", headers=owner)).json()["url"]
+    for visibility in ("private", "customer", "public"):
+        changed = await client.put(
+            f"/api/assets/{asset_id}", json={"visibility": visibility}, headers=owner
+        )
+        assert changed.status_code == 200, changed.text
+        response = await client.get(link)
+        assert response.status_code == 200 and response.content == TEXT_BYTES, visibility
+
+
+async def test_a_delete_ends_a_signed_link_for_good_even_after_a_restore(client, auth):
+    owner, admin = auth(user="owen"), auth(user="ada", roles=("admin",))
+    asset_id = await upload(client, owner)
+    old_link = (await client.get(f"/api/assets/{asset_id}/url", headers=owner)).json()["url"]
+    assert (await client.get(old_link)).status_code == 200
+    assert (await client.delete(f"/api/assets/{asset_id}", headers=owner)).status_code == 204
+    assert (await client.get(old_link)).status_code == 404
+    restored = await client.post(f"/api/assets/{asset_id}/restore", headers=admin)
+    assert restored.status_code == 200, restored.text
+    assert_problem(await client.get(old_link), 403, "revoked")
+    # a link signed after the restore works
+    new_link = (await client.get(f"/api/assets/{asset_id}/url", headers=owner)).json()["url"]
+    response = await client.get(new_link)
+    assert response.status_code == 200 and response.content == TEXT_BYTES
+    # and the epoch in a link is signed like the rest
+    tampered = new_link.replace("epoch=1", "epoch=0")
+    assert tampered != new_link
+    assert_problem(await client.get(tampered), 403, "signature")
+
+
+async def test_folders_list_only_what_the_caller_can_see(client, auth):
+    owen, colleague = auth(user="owen"), auth(user="vic", roles=("viewer",))
+    admin = auth(user="ada", roles=("admin",))
+    await upload(client, owen, folder="/owen/secret-project", visibility="private")
+    await upload(client, owen, folder="/shared")
+    made = await client.post(
+        "/api/library/document/folder", json={"path": "/empty-made-by-hand"}, headers=owen
+    )
+    assert made.status_code == 201
+
+    async def paths(headers: dict[str, str]) -> set[str]:
+        response = await client.get("/api/library/document/folders", headers=headers)
+        assert response.status_code == 200
+        return {f["path"] for f in response.json()["items"]}
+
+    seen = await paths(colleague)
+    assert "/owen/secret-project" not in seen and "/owen" not in seen
+    assert {"/shared", "/empty-made-by-hand"} <= seen
+    for headers in (owen, admin):
+        assert {"/owen/secret-project", "/shared", "/empty-made-by-hand"} <= await paths(headers)

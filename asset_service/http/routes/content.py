@@ -45,7 +45,7 @@ from ..context import (
     services,
 )
 from ..metrics import HttpMetrics
-from ..problems import problem_response, unauthorized
+from ..problems import HTTPProblem, problem_response, unauthorized
 from ..ranges import ByteRange, RangeNotSatisfiable, parse_range
 from ..responses import json_response
 
@@ -62,14 +62,17 @@ async def download(asset_id: str) -> Response:
     engine = services().engine
     signature = request.args.get("signature")
     if signature is not None:
-        number = signing.verify(
+        number, epoch = signing.verify(
             _link_key(),
             asset_id,
             request.args.get("version"),
             request.args.get("expires"),
             signature,
+            request.args.get("epoch"),
         )
         asset, version = await engine.linked_content(asset_id, number)
+        if epoch != asset.link_epoch:
+            raise HTTPProblem(403, "Forbidden", "the link was revoked: the asset was deleted")
         return await serve_content(engine, asset, version, inline=flag("inline"))
     principal = optional_caller()
     version_number = positive_int("version")
@@ -115,11 +118,14 @@ async def _link(
     native = await engine.presigned_url(asset, version, seconds, version.original_filename)
     if native is not None:
         return native, expires_at
+    epoch = asset.link_epoch
+    signature = signing.sign(_link_key(), asset.asset_id, version.version, expires_at, epoch)
     query = urlencode(
         {
             "version": version.version,
             "expires": expires_at,
-            "signature": signing.sign(_link_key(), asset.asset_id, version.version, expires_at),
+            **({"epoch": epoch} if epoch else {}),
+            "signature": signature,
         }
     )
     # ASSET_PUBLIC_URL, or a relative link: never the request's Host, which the client chose
