@@ -60,8 +60,12 @@ class Settings:
     temp_ttl: float = 3600.0
     trash_retention: float = 30 * 86400.0
     cleanup_interval: float = 600.0
-    #: seconds a request body may stall between two chunks before the upload is abandoned
+    #: seconds any request body may go without a byte before it is answered 408
     upload_idle_timeout: float = 60.0
+    #: a request body's total deadline: this many seconds, plus its declared size (or, when
+    #: chunked, what it sent so far) at ``body_min_rate`` bytes per second; past it, 408
+    body_deadline_floor: float = 60.0
+    body_min_rate: int = 32 * 1024
     #: seconds a resumable (tus) upload lives after its last bytes before it expires
     upload_session_ttl: float = 86400.0
     #: origins browsers may call the API from (CORS): comma-separated, or ``*`` for any
@@ -143,6 +147,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("ASSET_MAX_VERSIONS must be at least 1")
     if settings.jwt_leeway > MAX_JWT_LEEWAY:
         raise ConfigError(f"ASSET_JWT_LEEWAY may be at most {MAX_JWT_LEEWAY:g} seconds")
+    if settings.upload_idle_timeout <= 0 or settings.body_deadline_floor <= 0:
+        raise ConfigError(
+            "ASSET_UPLOAD_IDLE_TIMEOUT and ASSET_BODY_DEADLINE_FLOOR must be positive"
+        )
+    if settings.body_min_rate < 1:
+        raise ConfigError("ASSET_BODY_MIN_RATE must be at least 1 byte per second")
     if settings.cleanup_interval <= 0:
         raise ConfigError("ASSET_CLEANUP_INTERVAL must be positive")
     if settings.public_url and not _is_base_url(settings.public_url):

@@ -10,7 +10,13 @@ from quart_trio import QuartTrio
 from asset_service.config import ConfigError, Settings
 from asset_service.engine import AssetEngine
 
-from ._bounded_body import BoundedASGIHTTPConnection, BoundedRequest, tune_hypercorn
+from ._bounded_body import (
+    BODY_DEADLINES,
+    BodyDeadlines,
+    BoundedASGIHTTPConnection,
+    BoundedRequest,
+    tune_hypercorn,
+)
 from .auth import TokenPolicy, policy_from_settings
 from .context import Services
 from .cors import install_cors
@@ -38,10 +44,15 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
     app.asgi_http_class = BoundedASGIHTTPConnection
     tune_hypercorn()  # larger socket reads: the upload path's cost is per chunk
     # Upload size is enforced while streaming (413); Quart's own limit counts only buffered
-    # bytes. Body and response deadlines are per-chunk idle timeouts and none, respectively.
+    # bytes. Body deadlines are ours (idle and total, ``BodyDeadlines``); responses have none.
     app.config["MAX_CONTENT_LENGTH"] = None
     app.config["BODY_TIMEOUT"] = None
     app.config["RESPONSE_TIMEOUT"] = None
+    app.config[BODY_DEADLINES] = BodyDeadlines(
+        idle=settings.upload_idle_timeout,
+        floor=settings.body_deadline_floor,
+        min_rate=settings.body_min_rate,
+    )
     counters = HttpMetrics()
     app.extensions["asset_service"] = Services(engine, tokens, settings, counters)
     # (inside the metrics: a refused request is counted, as ``unmatched``)

@@ -562,7 +562,10 @@ _PROBLEMS = {
     "401": ("Unauthorized", "No valid bearer token"),
     "403": ("Forbidden", "The caller's role may not do this"),
     "404": ("NotFound", "No such asset (or one the caller may not see), type or version"),
-    "408": ("RequestTimeout", "The request body stalled"),
+    "408": (
+        "RequestTimeout",
+        "The request body stalled or was too slow for its size; the connection is closed",
+    ),
     "409": (
         "Conflict",
         "A conflicting change: the asset changed too often meanwhile (try again), or an upload "
@@ -904,7 +907,7 @@ def _paths() -> dict[str, Schema]:
                 "updateAsset",
                 "Edit an asset's metadata",
                 {"200": _asset("the updated asset")},
-                "400 401 403 404 409 412 503",
+                "400 401 403 404 408 409 412 503",
                 description="A partial update (editors and admins). With `If-Match`, a stale "
                 "revision is a 412.",
                 parameters=[
@@ -1014,7 +1017,7 @@ def _paths() -> dict[str, Schema]:
                     "200": _json("it already existed", schema("Folder")),
                     "201": _json("created (with its parents)", schema("Folder")),
                 },
-                "400 401 403 404 503",
+                "400 401 403 404 408 503",
                 parameters=["AssetType"],
                 body=_json_body("NewFolder"),
             )
@@ -1035,7 +1038,7 @@ def _paths() -> dict[str, Schema]:
                 "moveAssets",
                 "Move assets into a folder",
                 {"200": _json("how many moved", schema("Moved"))},
-                "400 401 403 404 409 503",
+                "400 401 403 404 408 409 503",
                 description="All or nothing: one missing, inaccessible or wrong-type id and "
                 "nothing moves; the problem names it.",
                 parameters=["AssetType"],
