@@ -68,6 +68,9 @@ class Settings:
     body_min_rate: int = 32 * 1024
     #: seconds a resumable (tus) upload lives after its last bytes before it expires
     upload_session_ttl: float = 86400.0
+    #: heavy inspections (image decoding, video probes) at once; each may hold an image's
+    #: decoded pixels, up to 4 bytes x the image plugin's ``max_pixels`` (320 MB by default)
+    heavy_inspections: int = 2
     #: origins browsers may call the API from (CORS): comma-separated, or ``*`` for any
     cors_origins: tuple[str, ...] = ()
     #: seconds in-flight requests get to finish after SIGTERM/SIGINT
@@ -97,6 +100,7 @@ class Settings:
             cleanup_interval=self.cleanup_interval,
             scheduled_cleanup=scheduled_cleanup,
             upload_session_ttl=self.upload_session_ttl,
+            heavy_inspections=self.heavy_inspections,
         )
 
 
@@ -151,6 +155,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             "ASSET_UPLOAD_IDLE_TIMEOUT and ASSET_BODY_DEADLINE_FLOOR must be positive"
         )
+    if settings.heavy_inspections < 1:
+        raise ConfigError("ASSET_HEAVY_INSPECTIONS must be at least 1")
     if settings.body_min_rate < 1:
         raise ConfigError("ASSET_BODY_MIN_RATE must be at least 1 byte per second")
     if settings.cleanup_interval <= 0:

@@ -15,6 +15,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import outcome
@@ -32,6 +33,7 @@ from .errors import (
 from .events import Event, EventHub, asset_event
 from .fields import NewAssetFields
 from .inspection import SNIFF_BYTES, ContentInspector, Description, Detected
+from .memory import release_freed_memory
 from .model import TEMP_BUCKET, Principal, Version, utc_now
 
 logger = logging.getLogger(__name__)
@@ -221,9 +223,13 @@ class UploadActor:
         inspector: ContentInspector,
         hub: EventHub,
         promote: Promoter,
+        *,
+        heavy_limiter: trio.CapacityLimiter | None = None,
     ) -> None:
         self._store = store
         self._inspector = inspector
+        #: heavy inspections' own limiter: a few at once, not Trio's default 40 threads
+        self._heavy_limiter = heavy_limiter or trio.CapacityLimiter(2)
         self._hub = hub
         self._promote = promote
         #: by temp key
@@ -445,8 +451,13 @@ class UploadActor:
                 f"{detected.type} files may be at most {asset_type.max_size} bytes"
             )
         async with self._store.local_file(TEMP_BUCKET, session.temp_key) as path:
-            await trio.to_thread.run_sync(self._inspector.validate, path, detected)
-            description = await trio.to_thread.run_sync(self._inspector.describe, path, detected)
+            description = await trio.to_thread.run_sync(
+                _inspect,
+                self._inspector,
+                path,
+                detected,
+                limiter=self._heavy_limiter if detected.heavy else None,
+            )
         return StagedContent(
             upload_id=spec.upload_id,
             temp_key=session.temp_key,
@@ -456,3 +467,15 @@ class UploadActor:
             description=description,
             original_filename=spec.filename,
         )
+
+
+def _inspect(inspector: ContentInspector, path: Path, detected: Detected) -> Description:
+    """Validate, then describe (in a worker thread). After a heavy inspection the memory it
+    freed (an image's decoded pixels) is handed back to the system, not kept in the thread's
+    malloc arena."""
+    try:
+        inspector.validate(path, detected)
+        return inspector.describe(path, detected)
+    finally:
+        if detected.heavy:
+            release_freed_memory()

@@ -79,6 +79,13 @@ class EngineConfig:
     scheduled_cleanup: bool = True
     #: seconds a resumable (tus) upload lives without receiving bytes
     upload_session_ttl: float = 86400.0
+    #: heavy inspections (``Detected.heavy``: image decoding, video probes) run at once; each
+    #: may hold an image's decoded pixels (4 bytes x the image plugin's ``max_pixels``)
+    heavy_inspections: int = 2
+
+    def __post_init__(self) -> None:
+        if self.heavy_inspections < 1:
+            raise ValueError("heavy_inspections must be at least 1")
 
 
 class KeyedLocks:
@@ -119,7 +126,13 @@ class AssetEngine:
         self.instance_id = uuid.uuid4().hex
         self._busy_assets: set[str] = set()
         self._edit_turns = KeyedLocks()
-        self._uploads = UploadActor(store, inspector, self.hub, self._promote)
+        self._uploads = UploadActor(
+            store,
+            inspector,
+            self.hub,
+            self._promote,
+            heavy_limiter=trio.CapacityLimiter(config.heavy_inspections),
+        )
         self._resumable = ResumableUploads(
             store,
             catalog,
