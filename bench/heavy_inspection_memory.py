@@ -136,9 +136,10 @@ def main() -> int:
             "limit": args.limit,
         }
         for mode in ("reference", "service"):
+            command = [sys.executable, __file__, "--child", mode, "--png", str(png)]
+            command += ["--count", str(args.count), "--limit", str(args.limit)]
             done = subprocess.run(
-                [sys.executable, __file__, "--child", mode, "--png", str(png)]
-                + ["--count", str(args.count), "--limit", str(args.limit)],
+                command,
                 capture_output=True,
                 text=True,
                 check=True,
