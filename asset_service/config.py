@@ -155,6 +155,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             "ASSET_UPLOAD_IDLE_TIMEOUT and ASSET_BODY_DEADLINE_FLOOR must be positive"
         )
+    if settings.jwt_max_lifetime <= 0:
+        raise ConfigError("ASSET_JWT_MAX_LIFETIME must be positive")
     if settings.heavy_inspections < 1:
         raise ConfigError("ASSET_HEAVY_INSPECTIONS must be at least 1")
     if settings.body_min_rate < 1:
