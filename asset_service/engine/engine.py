@@ -126,12 +126,11 @@ class AssetEngine:
         self.instance_id = uuid.uuid4().hex
         self._busy_assets: set[str] = set()
         self._edit_turns = KeyedLocks()
+        #: the limiter of heavy inspection work (image decoding, video probes; previews too,
+        #: when they come): ``config.heavy_inspections`` worker threads at once
+        self.heavy_limiter = trio.CapacityLimiter(config.heavy_inspections)
         self._uploads = UploadActor(
-            store,
-            inspector,
-            self.hub,
-            self._promote,
-            heavy_limiter=trio.CapacityLimiter(config.heavy_inspections),
+            store, inspector, self.hub, self._promote, heavy_limiter=self.heavy_limiter
         )
         self._resumable = ResumableUploads(
             store,
