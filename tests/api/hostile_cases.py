@@ -223,7 +223,8 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "aud": AUDIENCE,
         "iss": ISSUER,
         "iat": now,
-        "exp": now + 600,
+        # a day: cases are built when the module is collected, long before some run
+        "exp": now + 86400,
     }
     base.update(overrides)
     return {key: value for key, value in base.items() if value is not None}
