@@ -24,7 +24,7 @@ from .header_limit import HeaderLimit
 from .host_header import HostHeaderGuard
 from .metrics import ROUTE_KEY, UNMATCHED, HttpMetrics, MetricsMiddleware
 from .problems import register_error_handlers
-from .routes import assets, content, docs, events, health, library, metrics, uploads
+from .routes import assets, content, docs, events, graphql, health, library, metrics, tus
 
 
 def token_policy(settings: Settings) -> TokenPolicy:
@@ -54,6 +54,7 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
         min_rate=settings.body_min_rate,
     )
     counters = HttpMetrics()
+    counters.watch(engine)
     app.extensions["asset_service"] = Services(engine, tokens, settings, counters)
     # (inside the metrics: a refused request is counted, as ``unmatched``)
     app.asgi_app = HeaderLimit(app.asgi_app)  # type: ignore[method-assign]
@@ -68,8 +69,9 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
     app.register_blueprint(library.blueprint)
     app.register_blueprint(docs.blueprint)
     app.register_blueprint(metrics.blueprint)
-    app.register_blueprint(uploads.blueprint)
+    app.register_blueprint(tus.blueprint)
     app.register_blueprint(events.blueprint)
+    app.register_blueprint(graphql.blueprint)
     return app
 
 

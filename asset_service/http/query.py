@@ -15,8 +15,10 @@ from asset_service.engine import fields as field_rules
 from asset_service.engine.errors import InvalidInput
 from asset_service.engine.search import SortOrder, query_words
 
-from .context import parse_decimal, services
-from .cursors import cursor_key, seal, unseal
+from .context import services
+from .cursors import cursor_key as derive_cursor_key
+from .cursors import seal, unseal
+from .params import parse_decimal
 from .serialize import asset_json
 
 DEFAULT_LIMIT = 50
@@ -88,6 +90,7 @@ def asset_query(
     *,
     asset_type: str | None = None,
     search: bool = False,
+    cursor_key: bytes | None = None,
 ) -> AssetQuery:
     """Pagination and folder filters for every list; with ``search``, every filter of
     ``GET /api/assets/search``."""
@@ -115,12 +118,13 @@ def asset_query(
     query = AssetQuery(**values)
     cursor = _one(args, "cursor")
     if cursor is not None:
-        query = replace(query, cursor=unseal(_cursor_key(), str(query.sort), cursor))
+        key = cursor_key or _cursor_key()
+        query = replace(query, cursor=unseal(key, str(query.sort), cursor))
     return query
 
 
 def _cursor_key() -> bytes:
-    return cursor_key(services().settings.url_signing_secret)
+    return derive_cursor_key(services().settings.url_signing_secret)
 
 
 def _search_filters(args: MultiDict[str, str]) -> dict[str, Any]:
@@ -159,9 +163,10 @@ def _search_filters(args: MultiDict[str, str]) -> dict[str, Any]:
     return found
 
 
-def page_json(page: Page, query: AssetQuery) -> dict[str, Any]:
-    """A page as JSON, its cursor signed for the query's sort order."""
+def page_json(page: Page, query: AssetQuery, cursor_key: bytes | None = None) -> dict[str, Any]:
+    """A page as JSON, its cursor signed for the query's sort order. ``cursor_key``: given
+    where Quart's app context is out of reach (GraphQL's worker threads)."""
     return {
         "items": [asset_json(asset) for asset in page.items],
-        "next_cursor": seal(_cursor_key(), str(query.sort), page.next_cursor),
+        "next_cursor": seal(cursor_key or _cursor_key(), str(query.sort), page.next_cursor),
     }

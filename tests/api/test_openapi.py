@@ -13,8 +13,9 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from asset_service.http import create_app
 from asset_service.http.openapi import PROBLEM_JSON, openapi_document
 
-#: routes that serve the description itself, and Quart's static files
-UNDOCUMENTED = {"/openapi.json", "/docs"}
+#: routes that serve the description itself, Quart's static files, and GraphQL (its own
+#: schema is docs/schema.graphql, checked by tests/api/test_graphql.py)
+UNDOCUMENTED = {"/openapi.json", "/docs", "/graphql", "/graphql/static/<name>"}
 IMPLICIT_METHODS = {"OPTIONS", "HEAD"}
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 

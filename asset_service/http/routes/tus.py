@@ -22,11 +22,13 @@ from asset_service.engine._resumable import CHECKSUM_ALGORITHMS, Checksum, NewUp
 from asset_service.engine.errors import Gone, InvalidInput
 from asset_service.engine.model import UploadSession, UploadState
 
-from ..context import caller, parse_decimal, services
+from ..context import caller, services
 from ..multipart import _chunks_with_idle_timeout
+from ..multipart_upload import UPLOAD_FIELDS, declared_type_of, new_asset_fields
+from ..params import parse_decimal
 from ..problems import HTTPProblem
 from ..responses import json_response
-from ..uploads import UPLOAD_FIELDS, declared_type_of, new_asset_fields
+from ..serialize import progress_json
 
 blueprint = Blueprint("uploads", __name__)
 
@@ -142,16 +144,7 @@ async def upload_status(upload_id: str) -> Response:
         del response.headers["Content-Type"]
         return response
     progress = await engine.progress(principal, upload_id)
-    body = {
-        "upload_id": progress.upload_id,
-        "received_bytes": progress.received_bytes,
-        "total_bytes": progress.total_bytes,
-        "state": progress.state,
-        "asset_id": progress.asset_id,
-    }
-    if progress.error:
-        body["error"] = progress.error
-    return json_response(body, headers={"Cache-Control": "no-store"})
+    return json_response(progress_json(progress), headers={"Cache-Control": "no-store"})
 
 
 @blueprint.patch("/api/uploads/<upload_id>")
