@@ -313,3 +313,36 @@ async def test_folders_list_only_what_the_caller_can_see(client, auth):
     assert {"/shared", "/empty-made-by-hand"} <= seen
     for headers in (owen, admin):
         assert {"/owen/secret-project", "/shared", "/empty-made-by-hand"} <= await paths(headers)
+
+
+# --- the same rules through GraphQL ----------------------------------------------------------
+
+
+async def graphql(client: httpx.AsyncClient, headers: dict[str, str], query: str, **variables):
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_graphql_links_and_cursors_follow_the_same_rules(client, auth):
+    headers = auth()
+    asset_id = await upload(client, headers)
+    await upload(client, headers)
+    signed = await graphql(
+        client,
+        {**headers, "Host": "evil.example"},
+        "mutation($id: ID!) { signLink(id: $id) { url } }",
+        id=asset_id,
+    )
+    url = signed["data"]["signLink"]["url"]
+    assert url.startswith(f"/api/assets/{asset_id}/download?"), url
+    # a page's cursor is signed; a forged one is refused
+    search = 'query($c: String) { search(limit: 1, sort: "size", cursor: $c) { nextCursor } }'
+    first = await graphql(client, headers, search)
+    cursor = first["data"]["search"]["nextCursor"]
+    assert (await graphql(client, headers, search, c=cursor))["data"]["search"] is not None
+    forged = await graphql(client, headers, search, c=raw_cursor(["size", 10**30, "x"]))
+    assert [e["extensions"]["code"] for e in forged["errors"]] == ["BAD_USER_INPUT"]
+    assert "cursor" in forged["errors"][0]["message"]
