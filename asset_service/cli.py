@@ -271,11 +271,21 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 trio.run(partial(serve, settings, dev=args.dev))
         elif args.command == "token":
+            from .engine.fields import is_customer_id
             from .http.app import token_policy
             from .http.auth import issue_token
 
             if args.ttl <= 0:
                 raise ConfigError("--ttl must be positive")
+            if args.ttl > settings.jwt_max_lifetime:
+                raise ConfigError(
+                    f"--ttl may be at most ASSET_JWT_MAX_LIFETIME ({settings.jwt_max_lifetime:g} s)"
+                )
+            if not is_customer_id(args.customer):
+                raise ConfigError(
+                    "--customer must be 1 to 64 letters, digits, '.', '_' or '-', "
+                    "starting with a letter or digit"
+                )
             settings = with_secret(settings, create=False)
             print(
                 issue_token(

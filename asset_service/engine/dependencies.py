@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import trio
+
 from .blobstore import BlobStore
 from .catalog import Catalog
 from .events import EventHub
@@ -32,6 +34,13 @@ class EngineConfig:
     scheduled_cleanup: bool = True
     #: seconds a resumable (tus) upload lives without receiving bytes
     upload_session_ttl: float = 86400.0
+    #: heavy inspections (``Detected.heavy``: image decoding, video probes) run at once; each
+    #: may hold an image's decoded pixels (4 bytes x the image plugin's ``max_pixels``)
+    heavy_inspections: int = 2
+
+    def __post_init__(self) -> None:
+        if self.heavy_inspections < 1:
+            raise ValueError("heavy_inspections must be at least 1")
 
 
 class Tally:
@@ -87,6 +96,15 @@ class EngineDeps:
     in_flight: InFlight = field(default_factory=InFlight)
     #: names this process to the others (lease holders)
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: heavy inspection work (image decoding, video probes): ``config.heavy_inspections``
+    #: worker threads at once, not Trio's default 40
+    heavy_limiter: trio.CapacityLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        # frozen: set once, here, from the configuration
+        object.__setattr__(
+            self, "heavy_limiter", trio.CapacityLimiter(self.config.heavy_inspections)
+        )
 
     def asset_types(self) -> dict[str, AssetType]:
         return self.inspector.asset_types()

@@ -243,10 +243,10 @@ class AssetEngine:
         public: bool = False,
     ) -> tuple[Asset, Version]:
         """The asset and the version whose bytes a download serves. With ``public`` (a
-        download itself, not a link to one), a public asset's for any caller."""
+        download itself, not a link to one), a public asset's current version for any caller."""
         asset = await self.catalog.get(asset_id)
         if public:
-            asset = policy.check_downloadable(principal, asset)
+            asset = policy.check_downloadable(principal, asset, version)
         else:
             asset = policy.check_readable(principal, asset)
         number = asset.current_version if version is None else version
@@ -309,15 +309,22 @@ class AssetEngine:
 
     async def folders(self, principal: Principal, asset_type: str) -> list[FolderInfo]:
         """The customer's folders of a type, each with the number of live assets directly in
-        it that ``principal`` may see (another user's private assets count for admins only)."""
+        it that ``principal`` may see (another user's private assets count for admins only).
+        A folder whose assets, its sub-folders' included, are all another user's private ones
+        is not listed (its name would tell what they are about); an empty one is."""
         self._known_type(asset_type)
         folders = await self.catalog.folders(principal.customer_id, asset_type)
         if policy.is_admin(principal):
             return folders
         query = AssetQuery(customer_id=principal.customer_id, type=asset_type)
+        every = (await self.catalog.stats(query)).by_folder
         visible = (await self.catalog.stats(self.scoped(principal, query))).by_folder
+        under_every = _counts_under({path: t.count for path, t in every.items()})
+        under_visible = _counts_under({path: t.count for path, t in visible.items()})
         return [
-            FolderInfo(f.path, visible[f.path].count if f.path in visible else 0) for f in folders
+            FolderInfo(f.path, visible[f.path].count if f.path in visible else 0)
+            for f in folders
+            if under_visible.get(f.path, 0) > 0 or under_every.get(f.path, 0) == 0
         ]
 
     async def create_folder(
@@ -425,6 +432,7 @@ class AssetEngine:
     async def soft_delete(self, principal: Principal, asset_id: str) -> Asset:
         def mark(asset: Asset) -> None:
             asset.deleted_at = utc_now()
+            asset.link_epoch += 1  # the links signed so far end here, restored or not
 
         asset = await self._update(principal, asset_id, mark)
         if asset.visibility == Visibility.PUBLIC or asset.storage.url is not None:
@@ -571,3 +579,15 @@ async def open_engine(
     finally:
         with trio.move_on_after(10, shield=True):
             await store.close()
+
+
+def _counts_under(counts: dict[str, int]) -> dict[str, int]:
+    """For every folder, the assets in it and in its sub-folders (``/a/b``'s count to ``/a``
+    and ``/``)."""
+    totals: dict[str, int] = {}
+    for path, count in counts.items():
+        parts = path.strip("/").split("/") if path != "/" else []
+        for depth in range(len(parts) + 1):
+            ancestor = "/" + "/".join(parts[:depth])
+            totals[ancestor] = totals.get(ancestor, 0) + count
+    return totals

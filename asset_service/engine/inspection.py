@@ -6,7 +6,8 @@ tests can hand the engine a tiny inspector of their own.
 
 The methods are synchronous because most of the work is blocking (Pillow, mutagen, ffprobe):
 the engine always calls ``validate``, ``describe`` and ``safe_inline`` through
-``trio.to_thread.run_sync``, and ``sniff`` only on the first few KiB already in memory.
+``trio.to_thread.run_sync`` (on a limiter of a few threads for ``Detected.heavy`` content), and
+``sniff`` only on the first few KiB already in memory.
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ SNIFF_BYTES = 8192
 
 @dataclass(frozen=True, slots=True)
 class Detected:
-    """What the bytes are: an asset type, a MIME type and a short format name (``mp3``)."""
+    """What the bytes are: an asset type, a MIME type and a short format name (``mp3``).
+    ``heavy``: inspecting them takes much memory or CPU (decoding an image, probing a video),
+    so ``validate`` and ``describe`` run on the engine's heavy-inspection limiter, a few at a
+    time (``ASSET_HEAVY_INSPECTIONS``), and the memory they freed is returned afterwards."""
 
     type: str
     mime_type: str
     format: str
+    heavy: bool = False
 
 
 @dataclass(slots=True)

@@ -150,6 +150,9 @@ class Asset:
     visibility: Visibility = Visibility.CUSTOMER
     revision: int = 1
     extracted: dict[str, Any] = field(default_factory=dict)
+    #: bumped by every soft delete; signed download links carry it, so that a link signed
+    #: before a delete never works again, even once the asset is restored
+    link_epoch: int = 0
 
     @property
     def is_deleted(self) -> bool:
@@ -189,6 +192,8 @@ class Asset:
             "visibility": self.visibility.value,
             "revision": self.revision,
             "extracted": dict(self.extracted),
+            # only once there is one: records never deleted keep the seed's schema
+            **({"link_epoch": self.link_epoch} if self.link_epoch else {}),
         }
 
     @classmethod
@@ -223,6 +228,7 @@ class Asset:
             visibility=Visibility(doc.get("visibility") or Visibility.CUSTOMER),
             revision=int(doc.get("revision") or 1),
             extracted=dict(doc.get("extracted") or {}),
+            link_epoch=int(doc.get("link_epoch") or 0),
         )
 
 

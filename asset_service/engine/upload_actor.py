@@ -13,6 +13,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import outcome
@@ -29,7 +30,8 @@ from .errors import (
 )
 from .events import Event, asset_event
 from .fields import NewAssetFields
-from .inspection import SNIFF_BYTES
+from .inspection import SNIFF_BYTES, ContentInspector, Description, Detected
+from .memory import release_freed_memory
 from .model import TEMP_BUCKET, Asset, Principal
 from .versioning_actor import AddVersion, CreateAsset, StagedContent
 
@@ -192,6 +194,8 @@ class UploadActor:
         self._inspector = deps.inspector
         self._hub = deps.hub
         self._in_flight = deps.in_flight
+        #: heavy inspections' own limiter: a few at once, not Trio's default 40 threads
+        self._heavy_limiter = deps.heavy_limiter
         #: where staged content goes: the versioning actor's mailbox (set by ``run``)
         self._records: Mailbox | None = None
         #: by temp key
@@ -436,8 +440,13 @@ class UploadActor:
                 f"{detected.type} files may be at most {asset_type.max_size} bytes"
             )
         async with self._store.local_file(TEMP_BUCKET, session.temp_key) as path:
-            await trio.to_thread.run_sync(self._inspector.validate, path, detected)
-            description = await trio.to_thread.run_sync(self._inspector.describe, path, detected)
+            description = await trio.to_thread.run_sync(
+                _inspect,
+                self._inspector,
+                path,
+                detected,
+                limiter=self._heavy_limiter if detected.heavy else None,
+            )
         return StagedContent(
             upload_id=spec.upload_id,
             temp_key=session.temp_key,
@@ -447,3 +456,15 @@ class UploadActor:
             description=description,
             original_filename=spec.filename,
         )
+
+
+def _inspect(inspector: ContentInspector, path: Path, detected: Detected) -> Description:
+    """Validate, then describe (in a worker thread). After a heavy inspection the memory it
+    freed (an image's decoded pixels) is handed back to the system, not kept in the thread's
+    malloc arena."""
+    try:
+        inspector.validate(path, detected)
+        return inspector.describe(path, detected)
+    finally:
+        if detected.heavy:
+            release_freed_memory()

@@ -10,11 +10,18 @@ from quart_trio import QuartTrio
 from asset_service.config import ConfigError, Settings
 from asset_service.engine import AssetEngine
 
-from ._bounded_body import BoundedASGIHTTPConnection, BoundedRequest, tune_hypercorn
+from ._bounded_body import (
+    BODY_DEADLINES,
+    BodyDeadlines,
+    BoundedASGIHTTPConnection,
+    BoundedRequest,
+    tune_hypercorn,
+)
 from .auth import TokenPolicy, policy_from_settings
 from .context import Services
 from .cors import install_cors
 from .header_limit import HeaderLimit
+from .host_header import HostHeaderGuard
 from .metrics import ROUTE_KEY, UNMATCHED, HttpMetrics, MetricsMiddleware
 from .openapi import OPENAPI_KEY, openapi_document
 from .problems import register_error_handlers
@@ -51,15 +58,21 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
     app.asgi_http_class = BoundedASGIHTTPConnection
     tune_hypercorn()  # larger socket reads: the upload path's cost is per chunk
     # Upload size is enforced while streaming (413); Quart's own limit counts only buffered
-    # bytes. Body and response deadlines are per-chunk idle timeouts and none, respectively.
+    # bytes. Body deadlines are ours (idle and total, ``BodyDeadlines``); responses have none.
     app.config["MAX_CONTENT_LENGTH"] = None
     app.config["BODY_TIMEOUT"] = None
     app.config["RESPONSE_TIMEOUT"] = None
+    app.config[BODY_DEADLINES] = BodyDeadlines(
+        idle=settings.upload_idle_timeout,
+        floor=settings.body_deadline_floor,
+        min_rate=settings.body_min_rate,
+    )
     counters = HttpMetrics()
     counters.watch(engine)
     app.extensions["asset_service"] = Services(engine, tokens, settings, counters)
     # (inside the metrics: a refused request is counted, as ``unmatched``)
     app.asgi_app = HeaderLimit(app.asgi_app)  # type: ignore[method-assign]
+    app.asgi_app = HostHeaderGuard(app.asgi_app)  # type: ignore[method-assign]
     app.asgi_app = MetricsMiddleware(app.asgi_app, counters)  # type: ignore[method-assign]
     app.before_request(_note_route)
     register_error_handlers(app)

@@ -40,16 +40,16 @@ class LinkBuilder:
         native = await self.engine.presigned_url(asset, version, seconds, version.original_filename)
         if native is not None:
             return native, expiry
+        # the asset's link epoch: every delete bumps it, so that links signed before a delete
+        # never work again, even after a restore (epoch 0, before any delete, is left out)
+        epoch = asset.link_epoch
+        key = signing.signing_key(self.signing_secret)
         query = urlencode(
             {
                 "version": version.version,
                 "expires": expires_at,
-                "signature": signing.sign(
-                    signing.signing_key(self.signing_secret),
-                    asset.asset_id,
-                    version.version,
-                    expires_at,
-                ),
+                **({"epoch": epoch} if epoch else {}),
+                "signature": signing.sign(key, asset.asset_id, version.version, expires_at, epoch),
             }
         )
         base = self.base_url.rstrip("/")

@@ -9,6 +9,7 @@ from asset_service.engine import Asset, UploadProgress
 
 def asset_json(asset: Asset) -> dict[str, Any]:
     document = asset.to_document()
+    document.pop("link_epoch", None)  # the service's own bookkeeping (signed links)
     # Per-version extraction results repeat the top-level ones for the current version and
     # can be large (EXIF, tags): the versions endpoint is the place to look at versions.
     for version in document["versions"]:

@@ -60,6 +60,8 @@ class Context:
     engine: AssetEngine
     principal: Principal
     links: LinkBuilder
+    #: what page cursors are signed with (``http/cursors.py``)
+    cursor_key: bytes
 
     def call(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         """Run an engine coroutine on the Trio loop from a resolver's worker thread."""
@@ -145,12 +147,18 @@ def resolve_asset(_root: Any, info: GraphQLResolveInfo, id: str) -> dict[str, An
 
 
 def _page(context: Context, query: AssetQuery) -> dict[str, Any]:
-    return page_json(context.call(context.engine.list, context.principal, query))
+    page = context.call(context.engine.list, context.principal, query)
+    return page_json(page, query, context.cursor_key)
 
 
 def resolve_search(_root: Any, info: GraphQLResolveInfo, **arguments: Any) -> dict[str, Any]:
     context = _context(info)
-    query = asset_query(_as_query_args(arguments), context.principal.customer_id, search=True)
+    query = asset_query(
+        _as_query_args(arguments),
+        context.principal.customer_id,
+        search=True,
+        cursor_key=context.cursor_key,
+    )
     if query.type is not None and query.type not in context.engine.asset_types():
         raise InvalidInput(f"type must be one of {', '.join(sorted(context.engine.asset_types()))}")
     return _page(context, query)
@@ -164,6 +172,7 @@ def resolve_library(
         _as_query_args(arguments),
         context.principal.customer_id,
         asset_type=_known_type(context, type),
+        cursor_key=context.cursor_key,
     )
     return _page(context, query)
 
@@ -186,7 +195,10 @@ def _facets(info: GraphQLResolveInfo, asset_type: str, field: str) -> list[dict[
 def resolve_audio_stats(_root: Any, info: GraphQLResolveInfo, **arguments: Any) -> dict[str, Any]:
     context = _context(info)
     query = asset_query(
-        _as_query_args(arguments), context.principal.customer_id, asset_type="audio"
+        _as_query_args(arguments),
+        context.principal.customer_id,
+        asset_type="audio",
+        cursor_key=context.cursor_key,
     )
     return stats_json(context.call(context.engine.stats, context.principal, query))
 

@@ -64,7 +64,7 @@ async def search() -> Response:
             f"type must be one of {', '.join(sorted(services().engine.asset_types()))}"
         )
     page = await services().engine.list(principal, query)
-    return json_response(page_json(page))
+    return json_response(page_json(page, query))
 
 
 @blueprint.get("/api/assets/<asset_id>")
@@ -94,7 +94,7 @@ async def get_asset(asset_id: str) -> Response:
     "updateAsset",
     "Edit an asset's metadata",
     responses={200: replies.asset("the updated asset")},
-    problems=[400, 401, 403, 404, 409, 412, 503],
+    problems=[400, 401, 403, 404, 408, 409, 412, 503],
     description="A partial update (editors and admins). With `If-Match`, a stale revision is a "
     "412.",
     parameters=[header("If-Match", 'the ETag the edit is based on, such as `"r3"`')],

@@ -31,7 +31,7 @@ from ..context import caller, optional_caller, services
 from ..links import DEFAULT_LINK_EXPIRES, LinkBuilder
 from ..metrics import HttpMetrics
 from ..params import asset_id_from_path, flag, parse_decimal, positive_int
-from ..problems import problem_response, unauthorized
+from ..problems import HTTPProblem, problem_response, unauthorized
 from ..ranges import ByteRange, RangeNotSatisfiable, parse_range
 from ..responses import json_response
 from ..schema import Auth, Reply, operation, records, replies
@@ -59,14 +59,17 @@ async def download(asset_id: str) -> Response:
     engine = services().engine
     signature = request.args.get("signature")
     if signature is not None:
-        number = signing.verify(
+        number, epoch = signing.verify(
             _link_key(),
             asset_id,
             request.args.get("version"),
             request.args.get("expires"),
             signature,
+            request.args.get("epoch"),
         )
         asset, version = await engine.linked_content(asset_id, number)
+        if epoch != asset.link_epoch:
+            raise HTTPProblem(403, "Forbidden", "the link was revoked: the asset was deleted")
         return await serve_content(engine, asset, version, inline=flag("inline"))
     principal = optional_caller()
     version_number = positive_int("version")
@@ -112,9 +115,10 @@ async def download_url(asset_id: str) -> Response:
 async def _link(
     principal: Principal, asset_id: str, version_number: int | None, seconds: int
 ) -> tuple[str, str]:
-    """The link and its expiry (ISO 8601): ``links.LinkBuilder``, shared with GraphQL."""
+    """The link and its expiry (ISO 8601): ``links.LinkBuilder``, shared with GraphQL. Its
+    base is ``ASSET_PUBLIC_URL``, or none (a relative link): never the request's ``Host``."""
     settings = services().settings
-    builder = LinkBuilder(services().engine, settings.url_signing_secret, request.host_url)
+    builder = LinkBuilder(services().engine, settings.url_signing_secret, settings.public_url)
     return await builder.link(principal, asset_id, version_number, seconds)
 
 

@@ -15,6 +15,7 @@ from quart import Blueprint, Response, current_app, request
 from asset_service.engine.errors import InvalidInput
 
 from ..context import caller, services
+from ..cursors import cursor_key
 from ..gql import GRAPHQL_THREADS, build_schema
 from ..gql.execution import RequestError, request_from, run
 from ..gql.schema import Context
@@ -104,8 +105,8 @@ async def _execute(params: dict[str, Any], *, allow_mutations: bool) -> Response
     principal = caller()
     engine = services().engine
     settings = services().settings
-    base_url = getattr(settings, "public_url", "") or ""
-    context = Context(engine, principal, LinkBuilder(engine, settings.url_signing_secret, base_url))
+    links = LinkBuilder(engine, settings.url_signing_secret, settings.public_url)
+    context = Context(engine, principal, links, cursor_key(settings.url_signing_secret))
     schema, limiter = _state()
     outcome = await run(schema, graphql_request, context, limiter, allow_mutations=allow_mutations)
     return _answer(outcome.payload, refused=outcome.refused)

@@ -41,7 +41,7 @@ def _known_type(asset_type: str) -> str:
 async def list_type(asset_type: str) -> Response:
     principal = caller()
     query = asset_query(request.args, principal.customer_id, asset_type=_known_type(asset_type))
-    return json_response(page_json(await services().engine.list(principal, query)))
+    return json_response(page_json(await services().engine.list(principal, query), query))
 
 
 @blueprint.post("/api/library/<asset_type>/folder")
@@ -53,7 +53,7 @@ async def list_type(asset_type: str) -> Response:
         200: Reply("it already existed", records.Folder),
         201: Reply("created (with its parents)", records.Folder),
     },
-    problems=[400, 401, 403, 404, 503],
+    problems=[400, 401, 403, 404, 408, 503],
     body=Body.json(bodies.NewFolder),
 )
 async def create_folder(asset_type: str) -> Response:
@@ -89,7 +89,7 @@ async def list_folders(asset_type: str) -> Response:
     "moveAssets",
     "Move assets into a folder",
     responses={200: Reply("how many moved", records.Moved)},
-    problems=[400, 401, 403, 404, 409, 503],
+    problems=[400, 401, 403, 404, 408, 409, 503],
     description="All or nothing: one missing, inaccessible or wrong-type id and nothing moves; "
     "the problem names it.",
     body=Body.json(bodies.Move),
@@ -157,7 +157,7 @@ async def categories(asset_type: str) -> Response:
 async def audio_list() -> Response:
     principal = caller()
     query = asset_query(request.args, principal.customer_id, asset_type="audio", search=True)
-    return json_response(page_json(await services().engine.list(principal, query)))
+    return json_response(page_json(await services().engine.list(principal, query), query))
 
 
 @blueprint.post("/api/audio-library")

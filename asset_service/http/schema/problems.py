@@ -23,7 +23,10 @@ PROBLEMS: dict[int, ProblemStatus] = {
     404: ProblemStatus(
         "NotFound", "No such asset (or one the caller may not see), type or version"
     ),
-    408: ProblemStatus("RequestTimeout", "The request body stalled"),
+    408: ProblemStatus(
+        "RequestTimeout",
+        "The request body stalled or was too slow for its size; the connection is closed",
+    ),
     409: ProblemStatus(
         "Conflict",
         "A conflicting change: the asset changed too often meanwhile (try again), or an upload "
