@@ -70,6 +70,7 @@ async def serve(settings: Settings, *, dev: bool) -> None:
     from .http import create_app
     from .http.app import token_policy
     from .http.auth import issue_token
+    from .http.routes.console import dev_token_blueprint, is_loopback
     from .wiring import running_engine
 
     # A token configuration that cannot work stops here, before the engine starts.
@@ -84,27 +85,32 @@ async def serve(settings: Settings, *, dev: bool) -> None:
         logging.getLogger("hypercorn.access") if settings.log_level.upper() == "DEBUG" else None
     )
     stop = trio.Event()
+    dev_token = None
+    if dev and tokens.signing_algorithm:
+        dev_token = issue_token(
+            tokens, user="dev", customer="dev", roles=["admin"], ttl=DEV_TOKEN_TTL
+        )
     # The nursery ends once the signal watcher has set ``stop`` and Hypercorn has finished the
     # requests in flight (graceful_timeout); then the engine stops.
     async with running_engine(settings) as engine, trio.open_nursery() as nursery:
         nursery.start_soon(_watch_signals, stop)
         app = create_app(engine, settings)
+        # The console may fetch the development token only from a server no other machine
+        # can reach.
+        offer_token = dev_token is not None and is_loopback(settings.host)
+        if offer_token:
+            app.register_blueprint(dev_token_blueprint(dev_token))
         binds = await nursery.start(
             partial(hypercorn_serve, app, config, shutdown_trigger=stop.wait)
         )
         base = binds[0] if binds else f"http://{settings.host}:{settings.port}"
         print(f"Asset Service listening on {base}", flush=True)
-        if dev and tokens.signing_algorithm:
-            token = issue_token(
-                tokens,
-                user="dev",
-                customer="dev",
-                roles=["admin"],
-                ttl=DEV_TOKEN_TTL,
-            )
+        if dev_token is not None:
+            offered = " (the console offers it)" if offer_token else ""
             print(
-                "\nDevelopment token (customer 'dev', role admin, valid 24 h):\n"
-                f"  export TOKEN={token}\n"
+                f"\nDevelopment token (customer 'dev', role admin, valid 24 h){offered}:\n"
+                f"  export TOKEN={dev_token}\n"
+                f"Console: {base}/\n"
                 "Try:\n"
                 f'  curl -s -H "Authorization: Bearer $TOKEN" -F file=@README.md '
                 f"{base}/api/assets/upload\n",
