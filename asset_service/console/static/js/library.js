@@ -260,7 +260,8 @@ function toggleSelected(id) {
 function renderSelection() {
   const count = grid.selected.size;
   $("#selection-count").textContent = count ? `${count} selected` : "";
-  $("#move-to").disabled = count === 0;
+  const move = $("#move-to"); // (absent for viewers)
+  if (move) move.disabled = count === 0;
 }
 
 function renderEmpty() {
@@ -329,7 +330,8 @@ export function refreshLibrary() {
   renderCrumbs();
   syncFilterForm();
   $("#search-input").value = state.filters.q || "";
-  $("#upload-folder").placeholder = state.filters.folder || "/";
+  const folder = $("#upload-folder");
+  if (folder) folder.placeholder = state.filters.folder || "/";
   renderFolders().catch((error) => pageError(error.message));
   return loadMore();
 }
@@ -466,6 +468,7 @@ export function setupLibrary() {
   });
   $("#move-to").addEventListener("click", () => moveSelected().catch((e) => pageError(e.message)));
   $("#new-folder").addEventListener("click", () => createFolder().catch((e) => pageError(e.message)));
+
   new IntersectionObserver((entries) => {
     if (entries.some((e) => e.isIntersecting)) loadMore();
   }, { root: $("#content"), rootMargin: "300px" }).observe($("#grid-more"));

@@ -64,16 +64,20 @@ async function signIn(raw) {
   start(claims);
 }
 
+const MESSAGE_KEY = "asset-console-message";
+
 function signOut(message) {
   session.token = null;
   live.stop();
-  closeDetail();
-  showSignIn(message);
+  // a fresh page: controls removed for the last role must not stay removed for the next one
+  if (message) sessionStorage.setItem(MESSAGE_KEY, message);
+  location.replace("/");
 }
 
 // --- the signed-in console ------------------------------------------------------------------
 
 async function start(claims) {
+  session.onUnauthorized = (problem) => signOut(problem.detail || "Sign in again.");
   state.claims = claims;
   state.roles = new Set(claims.roles || []);
   state.canWrite = WRITERS.some((r) => state.roles.has(r));
@@ -84,11 +88,14 @@ async function start(claims) {
   const who = clear($("#who"));
   who.append(h("span", {}, `${claims.sub} · ${claims.customer_id}`),
     ...[...state.roles].map((r) => h("span", { class: `badge ${r}` }, r)));
-  // what the roles may not do is not offered at all
-  $("#upload-controls").hidden = !state.canWrite;
-  $("#move-to").hidden = !state.canWrite;
-  $("#new-folder").hidden = !state.canWrite;
-  $("#trash-tab").hidden = !state.isAdmin;
+  // what the roles may not do is not in the page at all (the API refuses it anyway)
+  if (state.canWrite) {
+    for (const id of ["#upload-controls", "#move-to", "#new-folder"]) $(id).hidden = false;
+  } else {
+    for (const id of ["#upload-controls", "#move-to", "#new-folder"]) $(id)?.remove();
+  }
+  if (state.isAdmin) $("#trash-tab").hidden = false;
+  else $("#trash-tab")?.closest("li")?.remove();
   live.start();
   fromUrl();
   await show();
@@ -104,8 +111,8 @@ async function show() {
   for (const name of ["library", "trash", "stats"]) {
     $(`#${name}-view`).hidden = state.view !== name;
     const link = $(`.view-link[data-view="${name}"]`);
-    if (state.view === name) link.setAttribute("aria-current", "page");
-    else link.removeAttribute("aria-current");
+    if (state.view === name) link?.setAttribute("aria-current", "page");
+    else link?.removeAttribute("aria-current");
   }
   $("#page-error").replaceChildren();
   // folders and filters belong to the library
@@ -229,7 +236,6 @@ async function handleEvent({ event, data }) {
 // --- boot --------------------------------------------------------------------------------------
 
 function boot() {
-  session.onUnauthorized = (problem) => signOut(problem.detail || "Sign in again.");
   setupLibrary();
   setupUploads();
   onOpenAsset(openAsset);
@@ -281,14 +287,17 @@ function boot() {
   });
   const token = session.token;
   if (!token) {
-    showSignIn();
+    const message = sessionStorage.getItem(MESSAGE_KEY);
+    sessionStorage.removeItem(MESSAGE_KEY);
+    showSignIn(message);
     return;
   }
   let claims;
   try {
     claims = claimsOf(token);
   } catch {
-    signOut();
+    session.token = null;
+    showSignIn();
     return;
   }
   start(claims).catch((error) => showSignIn(error.message));

@@ -119,8 +119,9 @@ function startUpload(file) {
         onCreated(assetId);
       }
     },
-    onAfterResponse: () => {
-      const id = uploadIdOf(upload.url);
+    onAfterResponse: (request, response) => {
+      // (on the creation's answer `upload.url` is not set yet: its Location is the URL)
+      const id = uploadIdOf(response.getHeader("Location") || upload.url);
       if (id) ownUploadIds.add(id);
     },
   });
@@ -182,6 +183,9 @@ function forgetInterrupted(file) {
 export function remoteProgress(data) {
   if (!data?.upload_id || ownUploadIds.has(data.upload_id)) return;
   const key = `remote:${data.upload_id}`;
+  const final = ["committed", "failed", "aborted", "terminated"].includes(data.state);
+  // an upload first heard of once finished gets no row: its asset shows in the grid
+  if (!rows.has(key) && final) return;
   const row = rows.get(key) || makeRow(key, `Upload ${data.upload_id.slice(0, 8)} (elsewhere)`, "remote");
   if (data.state === "committed") finish(row, "done", "Done (elsewhere)");
   else if (["failed", "aborted", "terminated"].includes(data.state)) finish(row, "failed", "Failed (elsewhere)");

@@ -28,11 +28,12 @@ function trashRow(asset) {
   const restore = h("button", { type: "button", class: "secondary small", testid: "restore",
     "aria-label": `Restore ${titleOf(asset)}`, onclick: () => run(() => restoreAsset(asset)) }, "Restore");
   const purge = h("button", { type: "button", class: "danger small", testid: "purge",
-    "aria-label": `Delete ${titleOf(asset)} for good`,
+    "aria-label": `Delete for good: ${titleOf(asset)}`,
     onclick: () => {
       if (purge.dataset.armed !== "true") {
         purge.dataset.armed = "true";
         purge.textContent = "Really delete for good?";
+        purge.setAttribute("aria-label", `Really delete for good? ${titleOf(asset)}`);
         purge.classList.add("confirm");
         return;
       }
