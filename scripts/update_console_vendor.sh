@@ -31,7 +31,8 @@ deps=$(node -p "Object.keys(require('$WORK/tus-js-client/package.json').dependen
     echo "tus-js-client $tus (MIT, tus-js-client.LICENSE): dist/tus.min.js from npm."
     echo "It bundles these npm packages (licence as declared on the registry):"
     for dep in $deps; do
-        echo "  $dep $(npm view --silent "$dep" license)"
+        licence=$(npm view --silent "$dep" license)
+        echo "  $dep ${licence:-(no licence field on the registry: see its repository)}"
     done
 } > "$CONSOLE_VENDOR/VENDORED.txt"
 

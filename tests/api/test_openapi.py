@@ -13,8 +13,9 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from asset_service.http import create_app
 from asset_service.http.openapi import PROBLEM_JSON, openapi_document
 
-#: routes that serve the description itself, and Quart's static files
-UNDOCUMENTED = {"/openapi.json", "/docs"}
+#: routes that serve the description itself, the web console's page and files (pages for a
+#: browser, not API operations), and Quart's static files
+UNDOCUMENTED = {"/openapi.json", "/docs", "/", "/console/<path:name>"}
 IMPLICIT_METHODS = {"OPTIONS", "HEAD"}
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 

@@ -87,7 +87,8 @@ async def console_page() -> Response:
 @blueprint.get("/console/<path:name>")
 async def console_file(name: str) -> Response:
     path = PurePosixPath(name)
-    if any(part in ("", ".", "..") or part.startswith(".") for part in path.parts):
+    hidden = any(part in ("", ".", "..") or part.startswith(".") for part in path.parts)
+    if hidden or name.endswith("/"):
         raise NotFound("no such console file")
     content_type = CONTENT_TYPES.get(path.suffix)
     target = STATIC.joinpath(*path.parts)
@@ -123,7 +124,8 @@ def dev_token_blueprint(token: str) -> Blueprint:
             status=200,
             content_type="application/json",
         )
+        _page_headers(response)
         response.headers["Cache-Control"] = "no-store"
-        return _page_headers(response)
+        return response
 
     return dev
