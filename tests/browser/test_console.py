@@ -276,3 +276,19 @@ def test_a_viewer_sees_no_edit_control(console):
         expect(page.get_by_test_id(hook)).to_have_count(0)
     expect(detail.get_by_role("button", name=re.compile("^Restore"))).to_have_count(0)
     assert_accessible(console, "a viewer's detail view")
+
+
+def test_live_events_bring_changes_made_elsewhere(console):
+    page = console.page
+    console.sign_in(roles=("viewer",))
+    expect(page.get_by_test_id("asset-card")).to_have_count(0)
+    asset = console.upload(b"from another client\n", "elsewhere.txt")
+    expect(console.card("elsewhere.txt")).to_have_count(1)  # no reload: over /api/events
+    changed = console.client.put(
+        f"/api/assets/{asset['asset_id']}", headers=console.auth(), json={"title": "Renamed"}
+    )
+    assert changed.status_code == 200, changed.text
+    expect(console.card("Renamed")).to_have_count(1)
+    gone = console.client.delete(f"/api/assets/{asset['asset_id']}", headers=console.auth())
+    assert gone.status_code == 204, gone.text
+    expect(page.get_by_test_id("asset-card")).to_have_count(0)
