@@ -217,6 +217,7 @@ def test_an_edit_that_lost_a_race_says_so_then_succeeds_after_a_reload(console):
     page.get_by_test_id("edit-title").fill("My title")
     page.get_by_test_id("save").click()
     expect(page.get_by_test_id("asset-detail")).to_contain_text("Saved.")
+    assert_accessible(console, "an editor's detail view")
     assert console.get(asset["asset_id"])["metadata"]["title"] == "My title"
     expect(console.card("My title")).to_have_count(1)
 
@@ -276,6 +277,12 @@ def test_a_viewer_sees_no_edit_control(console):
         expect(page.get_by_test_id(hook)).to_have_count(0)
     expect(detail.get_by_role("button", name=re.compile("^Restore"))).to_have_count(0)
     assert_accessible(console, "a viewer's detail view")
+    page.keyboard.press("Escape")
+    expect(detail).to_be_hidden()
+    page.get_by_role("button", name="Audio library stats").click()
+    expect(page.locator("#stats .kpi").first).to_contain_text("0")
+    assert query_of(page.url)["view"] == ["stats"]
+    assert_accessible(console, "the audio library's statistics")
 
 
 def test_live_events_bring_changes_made_elsewhere(console):
