@@ -215,7 +215,9 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "aud": AUDIENCE,
         "iss": ISSUER,
         "iat": now,
-        "exp": now + 600,
+        # made when the cases are collected: valid for the whole suite however long it runs
+        # on a busy machine (at 600 s they expired before these tests ran)
+        "exp": now + 3 * 3600,
     }
     base.update(overrides)
     return {key: value for key, value in base.items() if value is not None}
