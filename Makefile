@@ -6,6 +6,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` (auto: one per core; 0: in the pytest process itself)
+PYTEST_WORKERS ?= auto
 BENCH_ARGS ?=
 QUICK ?=
 FUZZ_EXAMPLES ?= 1000
@@ -81,7 +83,7 @@ browser: ## install chromium (Debian package) for the console's browser tests, w
 run: $(STAMP) ## serve on 127.0.0.1:8000 with the data under ./data; the console at / offers a dev token
 	exec $(BIN)/asset-service serve --dev
 
-test: $(STAMP) media-tools browser ## ruff check, ruff format --check, then pytest (options: PYTEST_ARGS=...)
+test: $(STAMP) media-tools browser ## ruff check, ruff format --check, then pytest on every core (PYTEST_ARGS=..., PYTEST_WORKERS=N)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 # --- servers the tests need -------------------------------------------------------------
@@ -91,7 +93,7 @@ test: $(STAMP) media-tools browser ## ruff check, ruff format --check, then pyte
 # already running ones instead. ASSET_TEST_S3_URL / ASSET_TEST_MONGO_URL add runs against a
 # real MinIO / MongoDB. The HTTP suite runs on the filesystem store and on S3 (moto).
 # ------------------------------------------------------------------------------------------
-	$(BIN)/python -m pytest -q --api-blob-stores=file,s3 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --api-blob-stores=file,s3 $(PYTEST_ARGS)
 
 # The same schema-driven fuzzing as in `make test` (tests/api/test_fuzz.py), with far more
 # examples per operation; FUZZ_SECONDS bounds the fuzzing time of the whole run (with the setup
@@ -130,6 +132,7 @@ crash: $(STAMP) ## SIGKILL the server amid uploads, versions and edits (CRASH_OP
 # on a full run, the results block of BENCHMARKS.md. Not part of `make test`.
 bench: $(STAMP) $(BENCH_STAMP) media-tools ## benchmarks vs nginx and FastAPI (QUICK=1: <2 min; BENCH_ARGS=...)
 	$(BIN)/python -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
+	$(BIN)/python -m bench.graphql $(if $(QUICK),--quick)
 
 # bench/load.py: the real server on a free 127.0.0.1 port, 64 client threads for 60 s (QUICK=1:
 # 8 for 10 s) mixing uploads, ranged downloads, searches and edits, every loop bounded in count

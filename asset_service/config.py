@@ -18,6 +18,7 @@ from .engine.engine import EngineConfig
 GiB = 1024**3
 #: clock skew tolerated on ``exp``: more would let expired tokens in
 MAX_JWT_LEEWAY = 30.0
+MAX_WORKERS = 64
 
 
 class ConfigError(ValueError):
@@ -62,6 +63,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     #: seconds in-flight requests get to finish after SIGTERM/SIGINT
     graceful_timeout: float = 30.0
+    #: serving processes on the one address (``auto``: one per core); see supervisor.py
+    workers: int = 1
     plugins_config: Path = Path("plugins.toml")
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -93,7 +96,22 @@ class Settings:
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
 
 
+def parse_workers(raw: Any) -> int:
+    """``ASSET_WORKERS`` / ``--workers``: a count from 1 to ``MAX_WORKERS``, or ``auto``."""
+    if str(raw).strip().lower() == "auto":
+        return max(1, os.cpu_count() or 1)
+    try:
+        count = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"ASSET_WORKERS: {raw!r} is not a number of workers nor 'auto'") from None
+    if not 1 <= count <= MAX_WORKERS:
+        raise ConfigError(f"ASSET_WORKERS must be from 1 to {MAX_WORKERS}")
+    return count
+
+
 def _convert(name: str, raw: Any) -> Any:
+    if name == "workers":
+        return parse_workers(raw)
     kind = _FIELDS[name].type
     try:
         if kind == "int":

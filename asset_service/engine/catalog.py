@@ -1,7 +1,7 @@
 """The catalog port: where asset records live and are queried.
 
 Records are ``model.Asset``; adapters store ``Asset.to_document()`` and give back
-``Asset.from_document()``. Cross-instance invariants live here, not in memory (DESIGN §10):
+``Asset.from_document()``. Cross-instance invariants live here, not in memory:
 writes are compare-and-set on ``revision``, the cleanup lease is a catalog record, and so is every
 resumable (tus) upload session, so that any instance can continue one.
 

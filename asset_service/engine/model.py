@@ -1,4 +1,4 @@
-"""The asset record (DESIGN §4) and the small value types around it.
+"""The asset record and the small value types around it.
 
 The record keeps the seed's ``assets`` schema field for field, plus ``category``, ``checksum``,
 ``current_version``, ``visibility``, ``revision`` and ``extracted``. ``to_document`` /
@@ -268,7 +268,7 @@ def bucket_of(asset: Asset, asset_types: dict[str, AssetType]) -> str:
 
 
 def storage_key(customer_id: str, asset_id: str, version: int) -> str:
-    """The object key of one version (DESIGN §3): ``{customer_id}/{asset_id}/v{n}``."""
+    """The object key of one version: ``{customer_id}/{asset_id}/v{n}``."""
     return f"{customer_id}/{asset_id}/v{version}"
 
 

@@ -1,4 +1,4 @@
-"""Access policy (DESIGN §7), in one place so every route and the CLI agree.
+"""Access policy, in one place so every route and the CLI agree.
 
 Tenancy is absolute: an asset of another customer, or a private asset of another user, is
 ``NotFound`` — never ``Forbidden``, which would confirm that it exists. ``Forbidden`` is only for

@@ -2,7 +2,7 @@
 
 Quart copies every ASGI body message into an unbounded buffer, so a handler that consumes
 slower than the client sends lets memory grow with the upload (measured: 430 MiB RSS for a
-200 MiB upload, FIELD-NOTES). Here the connection stops calling ``receive()`` while more than
+200 MiB upload; docs/decisions.md). Here the connection stops calling ``receive()`` while more than
 ``HIGH_WATER`` bytes wait in the buffer; Hypercorn's bounded app queue then stops reading the
 socket, and TCP slows the client down.
 

@@ -17,7 +17,18 @@ from .cors import install_cors
 from .header_limit import HeaderLimit
 from .metrics import ROUTE_KEY, UNMATCHED, HttpMetrics, MetricsMiddleware
 from .problems import register_error_handlers
-from .routes import assets, console, content, docs, events, health, library, metrics, uploads
+from .routes import (
+    assets,
+    console,
+    content,
+    docs,
+    events,
+    graphql,
+    health,
+    library,
+    metrics,
+    tus,
+)
 
 
 def token_policy(settings: Settings) -> TokenPolicy:
@@ -42,6 +53,7 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
     app.config["BODY_TIMEOUT"] = None
     app.config["RESPONSE_TIMEOUT"] = None
     counters = HttpMetrics()
+    counters.watch(engine)
     app.extensions["asset_service"] = Services(engine, tokens, settings, counters)
     # (inside the metrics: a refused request is counted, as ``unmatched``)
     app.asgi_app = HeaderLimit(app.asgi_app)  # type: ignore[method-assign]
@@ -55,8 +67,9 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
     app.register_blueprint(library.blueprint)
     app.register_blueprint(docs.blueprint)
     app.register_blueprint(metrics.blueprint)
-    app.register_blueprint(uploads.blueprint)
+    app.register_blueprint(tus.blueprint)
     app.register_blueprint(events.blueprint)
+    app.register_blueprint(graphql.blueprint)
     app.register_blueprint(console.blueprint)
     return app
 

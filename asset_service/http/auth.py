@@ -1,4 +1,4 @@
-"""Bearer-token authentication (DESIGN §7): JWTs signed with the shared secret (HS256/384/512)
+"""Bearer-token authentication: JWTs signed with the shared secret (HS256/384/512)
 or verified with a public key (RS*/PS* with an RSA key, ES* with an EC key on the algorithm's
 curve), checked against an algorithm allow-list (``none`` is never allowed), ``exp`` required,
 ``aud``/``iss`` checked when configured. Claims: ``sub`` (user), ``customer_id``, ``roles``.

@@ -18,9 +18,9 @@ from asset_service.engine.search import SORT_FIELDS
 from . import signing
 from .header_limit import MAX_HEADER_BYTES, MAX_HEADER_FIELDS
 from .multipart import MAX_FIELD_BYTES
+from .multipart_upload import UPLOAD_FIELDS as _UPLOAD_FIELDS
 from .query import DEFAULT_LIMIT, MAX_LIMIT
 from .routes.library import MAX_MOVE
-from .uploads import UPLOAD_FIELDS as _UPLOAD_FIELDS
 
 PROBLEM_JSON = "application/problem+json"
 JSON = "application/json"

@@ -14,7 +14,7 @@ from asset_service.engine import fields as field_rules
 from asset_service.engine.errors import InvalidInput
 from asset_service.engine.search import SortOrder, query_words
 
-from .context import parse_decimal
+from .params import parse_decimal
 from .serialize import asset_json
 
 DEFAULT_LIMIT = 50

@@ -1,4 +1,4 @@
-"""The asset as the API shows it: the seed's record (DESIGN §4)."""
+"""The asset as the API shows it: the seed's record."""
 
 from __future__ import annotations
 

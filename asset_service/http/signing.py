@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import time
 
-from .context import parse_decimal
+from .params import parse_decimal
 from .problems import HTTPProblem
 
 #: S3's own limit for presigned URLs

@@ -1,4 +1,4 @@
-"""Request bodies have backpressure (FIELD-NOTES: "Quart's request body has no backpressure").
+"""Request bodies have backpressure (docs/decisions.md: "Quart's request body has no backpressure").
 
 ``BoundedASGIHTTPConnection`` stops taking body messages from Hypercorn while ``HIGH_WATER``
 bytes wait in the request's ``BoundedBody``; ``peak_buffered`` records the most that ever

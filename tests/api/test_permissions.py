@@ -1,5 +1,5 @@
-"""The permission matrix (DESIGN §7, issue 3): every route by every kind of caller gives the
-documented status, and nothing of another customer ever leaks.
+"""The permission matrix (docs/architecture.md, issue 3): every route by every kind of caller
+gives the documented status, and nothing of another customer ever leaks.
 
 Callers: a ``viewer``, an ``editor`` and an ``admin`` of customer acme; a ``service`` acting for
 acme (``X-Customer-Id: acme``) and one that names no customer (400); an ``admin`` and a

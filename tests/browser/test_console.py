@@ -18,7 +18,9 @@ from playwright.sync_api import expect
 from tests.media import image_bytes, pdf_bytes, wav_bytes
 from tests.server_process import text_bytes
 
-pytestmark = pytest.mark.slow
+# one worker runs them all under pytest-xdist (`make test` uses --dist loadgroup): one browser
+# and one server per store instead of one per worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("console-browser")]
 
 BOTH_STORES = pytest.mark.parametrize("store", ["file", "s3"], indirect=True)
 

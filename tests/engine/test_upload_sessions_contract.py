@@ -1,5 +1,5 @@
 """Contract of the catalog's resumable-upload sessions (``Catalog.*_upload``), run against every
-catalog adapter: what lets any instance continue a tus upload (DESIGN §10) — a record that
+catalog adapter: what lets any instance continue a tus upload (docs/architecture.md) — a record that
 round-trips, compare-and-set on its revision, and the expiry query of the cleanup."""
 
 from __future__ import annotations

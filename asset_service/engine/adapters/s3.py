@@ -1,10 +1,10 @@
 """The S3 blob store, on MinIO's official (synchronous) ``minio`` SDK.
 
-Every SDK call runs in a Trio worker thread under a ``CapacityLimiter`` (FIELD-NOTES: faster and
-leaner than the asyncio SDKs through a bridge); thread calls can't be interrupted, so the SDK's
-HTTP client has its own timeouts and a bounded retry policy. Long transfers (an upload's whole
-``put_object``, ``local_file`` downloads) have a limiter of their own so that they never starve
-the short calls.
+Every SDK call runs in a Trio worker thread under a ``CapacityLimiter`` (faster and leaner
+than the asyncio SDKs through a bridge: docs/decisions.md); thread calls can't be interrupted,
+so the SDK's HTTP client has its own timeouts and a bounded retry policy. Long transfers (an
+upload's whole ``put_object``, ``local_file`` downloads) have a limiter of their own so that they
+never starve the short calls.
 
 A logical bucket ``image-assets`` is the physical bucket ``{bucket_prefix}image-assets``: tests
 and shared servers give every run its own prefix.

@@ -5,14 +5,16 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from asset_service.engine import fields as field_rules
-from asset_service.engine.errors import InvalidInput, PreconditionFailed
+from asset_service.engine.errors import InvalidInput
 from asset_service.engine.model import format_time
 
-from ..context import asset_id_from_path, caller, flag, json_body, parse_decimal, services
+from ..conditional import if_match_revision
+from ..context import caller, services
+from ..multipart_upload import receive_upload
+from ..params import asset_id_from_path, flag, json_body
 from ..query import asset_query, page_json
 from ..responses import json_response, no_content
 from ..serialize import asset_json
-from ..uploads import receive_upload
 
 blueprint = Blueprint("assets", __name__)
 
@@ -49,25 +51,13 @@ async def get_asset(asset_id: str) -> Response:
     return asset_response(asset)
 
 
-def _if_match_revision() -> int | None:
-    """The revision an ``If-Match: "r7"`` header pins, if any."""
-    header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
-        return None
-    tag = header.strip().removeprefix("W/")
-    revision = parse_decimal(tag[2:-1]) if tag.startswith('"r') and tag.endswith('"') else None
-    if revision is None:
-        raise PreconditionFailed('If-Match must be the asset\'s ETag, such as "r3"')
-    return revision
-
-
 @blueprint.put("/api/assets/<asset_id>")
 async def update_asset(asset_id: str) -> Response:
     asset_id = asset_id_from_path(asset_id)
     principal = caller()
     changes = field_rules.metadata_changes(await json_body())
     asset = await services().engine.update_metadata(
-        principal, asset_id, changes, expected_revision=_if_match_revision()
+        principal, asset_id, changes, expected_revision=if_match_revision()
     )
     return asset_response(asset)
 

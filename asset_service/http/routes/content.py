@@ -8,13 +8,11 @@ only once its stored bytes passed the SVG safety check again, here."""
 from __future__ import annotations
 
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import trio
 from quart import Blueprint, Response, request
@@ -35,25 +33,17 @@ from asset_service.engine.model import Version, bucket_of
 from asset_service.plugins.builtin import check_svg
 
 from .. import signing
-from ..context import (
-    asset_id_from_path,
-    caller,
-    flag,
-    optional_caller,
-    parse_decimal,
-    positive_int,
-    services,
-)
+from ..conditional import not_modified, range_applies
+from ..context import caller, optional_caller, services
+from ..links import DEFAULT_LINK_EXPIRES, LinkBuilder
 from ..metrics import HttpMetrics
+from ..params import asset_id_from_path, flag, parse_decimal, positive_int
 from ..problems import problem_response, unauthorized
 from ..ranges import ByteRange, RangeNotSatisfiable, parse_range
 from ..responses import json_response
 
 blueprint = Blueprint("content", __name__)
 logger = logging.getLogger(__name__)
-
-
-DEFAULT_LINK_EXPIRES = 3600
 
 
 @blueprint.route("/api/assets/<asset_id>/download", methods=["GET", "HEAD"])
@@ -101,29 +91,16 @@ async def download_url(asset_id: str) -> Response:
     if seconds is None or not 1 <= seconds <= signing.MAX_EXPIRES:
         raise InvalidInput(f"expires must be 1 to {signing.MAX_EXPIRES} seconds")
     url, expires_at = await _link(caller(), asset_id, positive_int("version"), seconds)
-    return json_response(
-        {"url": url, "expires_at": datetime.fromtimestamp(expires_at, UTC).isoformat()}
-    )
+    return json_response({"url": url, "expires_at": expires_at})
 
 
 async def _link(
     principal: Principal, asset_id: str, version_number: int | None, seconds: int
-) -> tuple[str, int]:
-    engine = services().engine
-    asset, version = await engine.content(principal, asset_id, version_number)
-    expires_at = int(time.time()) + seconds
-    native = await engine.presigned_url(asset, version, seconds, version.original_filename)
-    if native is not None:
-        return native, expires_at
-    query = urlencode(
-        {
-            "version": version.version,
-            "expires": expires_at,
-            "signature": signing.sign(_link_key(), asset.asset_id, version.version, expires_at),
-        }
-    )
-    base = request.host_url.rstrip("/")
-    return f"{base}/api/assets/{asset.asset_id}/download?{query}", expires_at
+) -> tuple[str, str]:
+    """The link and its expiry (ISO 8601): ``links.LinkBuilder``, shared with GraphQL."""
+    settings = services().settings
+    builder = LinkBuilder(services().engine, settings.url_signing_secret, request.host_url)
+    return await builder.link(principal, asset_id, version_number, seconds)
 
 
 def _link_key() -> bytes:
@@ -139,7 +116,7 @@ async def serve_content(
     etag = f'"{version.checksum}"'
     last_modified = version.created_at.replace(microsecond=0)
     cache_control = "private, no-cache" if asset.visibility != "public" else "no-cache"
-    if _not_modified(etag, last_modified):
+    if not_modified(etag, last_modified):
         response = Response("", status=304)
         response.headers["ETag"] = etag
         response.headers["Last-Modified"] = format_datetime(last_modified, usegmt=True)
@@ -147,7 +124,7 @@ async def serve_content(
         return response
     accel_prefix = services().settings.accel_redirect_prefix
     byte_range: ByteRange | None = None
-    if not accel_prefix and _range_applies(etag, last_modified):
+    if not accel_prefix and range_applies(etag, last_modified):
         try:
             byte_range = parse_range(request.headers.get("Range"), size)
         except RangeNotSatisfiable as error:
@@ -236,7 +213,7 @@ async def _stream(
     # Given its values as arguments: this runs after the view has returned.
     async for chunk in engine.read(asset, version, offset, length):
         yield chunk
-        metrics.download_bytes += len(chunk)  # counted once handed on, not when read
+        metrics.download_bytes.inc(len(chunk))  # counted once handed on, not when read
 
 
 # --- how the content may be shown -----------------------------------------------------------
@@ -301,36 +278,3 @@ async def _check_svg(engine: AssetEngine, asset: Asset, version: Version) -> boo
         )
         return False
     return True
-
-
-def _etag_matches(header: str, etag: str) -> bool:
-    candidates = [part.strip() for part in header.split(",")]
-    weak_free = [c[2:] if c.startswith("W/") else c for c in candidates]
-    return "*" in candidates or etag in weak_free
-
-
-def _not_modified(etag: str, last_modified: Any) -> bool:
-    if_none_match = request.headers.get("If-None-Match")
-    if if_none_match is not None:
-        return _etag_matches(if_none_match, etag)
-    if_modified_since = request.headers.get("If-Modified-Since")
-    if if_modified_since:
-        try:
-            return last_modified <= parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError, OverflowError):
-            return False
-    return False
-
-
-def _range_applies(etag: str, last_modified: Any) -> bool:
-    """``If-Range``: serve the range only if the representation is still the one named."""
-    if_range = request.headers.get("If-Range")
-    if if_range is None:
-        return True
-    if_range = if_range.strip()
-    if if_range.startswith(('"', "W/")):
-        return if_range == etag  # strong comparison: a weak tag never matches
-    try:
-        return parsedate_to_datetime(if_range) == last_modified
-    except (TypeError, ValueError, OverflowError):
-        return False

@@ -7,14 +7,15 @@ from quart import Blueprint, Response, request
 
 from asset_service.engine import AssetQuery
 from asset_service.engine import fields as field_rules
-from asset_service.engine.catalog import Totals
 from asset_service.engine.errors import InvalidInput, NotFound
 
-from ..context import asset_id_from_path, caller, json_body, services
+from ..context import caller, services
+from ..multipart_upload import receive_upload
+from ..params import asset_id_from_path, json_body
 from ..query import asset_query, page_json
 from ..responses import json_response, no_content
 from ..serialize import asset_json
-from ..uploads import receive_upload
+from ..stats import stats_json
 
 blueprint = Blueprint("library", __name__)
 
@@ -116,21 +117,8 @@ async def audio_delete(asset_id: str) -> Response:
     return no_content()
 
 
-def _totals(totals: Totals) -> dict[str, float]:
-    return {"count": totals.count, "size": totals.size, "duration": round(totals.duration, 3)}
-
-
 @blueprint.get("/api/audio-library/stats")
 async def audio_stats() -> Response:
     principal = caller()
     query = asset_query(request.args, principal.customer_id, asset_type="audio")
-    stats = await services().engine.stats(principal, query)
-    return json_response(
-        {
-            "count": stats.total.count,
-            "total_size": stats.total.size,
-            "total_duration": round(stats.total.duration, 3),
-            "by_format": {name: _totals(t) for name, t in sorted(stats.by_format.items())},
-            "by_folder": {name: _totals(t) for name, t in sorted(stats.by_folder.items())},
-        }
-    )
+    return json_response(stats_json(await services().engine.stats(principal, query)))

@@ -11,7 +11,7 @@ import hmac
 from quart import Blueprint, Response, request
 
 from ..context import services
-from ..metrics import CONTENT_TYPE, render
+from ..metrics import render
 from ..problems import unauthorized
 
 blueprint = Blueprint("metrics", __name__)
@@ -27,6 +27,7 @@ async def metrics() -> Response:
             token.strip().encode(), expected.encode()
         ):
             raise unauthorized("/metrics needs 'Authorization: Bearer <ASSET_METRICS_TOKEN>'")
-    response = Response(render(svc.metrics, svc.engine), status=200, content_type=CONTENT_TYPE)
+    body, content_type = render(svc.metrics, request.headers.get("Accept"))
+    response = Response(body, status=200, content_type=content_type)
     response.headers["Cache-Control"] = "no-store"
     return response

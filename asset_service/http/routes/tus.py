@@ -22,11 +22,12 @@ from asset_service.engine._resumable import CHECKSUM_ALGORITHMS, Checksum, NewUp
 from asset_service.engine.errors import Gone, InvalidInput
 from asset_service.engine.model import UploadSession, UploadState
 
-from ..context import caller, parse_decimal, services
+from ..context import caller, services
 from ..multipart import _chunks_with_idle_timeout
+from ..multipart_upload import UPLOAD_FIELDS, declared_type_of, new_asset_fields
+from ..params import parse_decimal
 from ..problems import HTTPProblem
 from ..responses import json_response
-from ..uploads import UPLOAD_FIELDS, declared_type_of, new_asset_fields
 
 blueprint = Blueprint("uploads", __name__)
 
