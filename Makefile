@@ -132,7 +132,8 @@ crash: $(STAMP) ## SIGKILL the server amid uploads, versions and edits (CRASH_OP
 # on a full run, the results block of BENCHMARKS.md. Not part of `make test`.
 bench: $(STAMP) $(BENCH_STAMP) media-tools ## benchmarks vs nginx and FastAPI (QUICK=1: <2 min; BENCH_ARGS=...)
 	$(BIN)/python -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
-	$(BIN)/python -m bench.graphql $(if $(QUICK),--quick)
+	$(BIN)/python -m bench.graphql_vs_rest $(if $(QUICK),--quick)
+	$(BIN)/python -m bench.workers $(if $(QUICK),--quick)
 
 # bench/load.py: the real server on a free 127.0.0.1 port, 64 client threads for 60 s (QUICK=1:
 # 8 for 10 s) mixing uploads, ranged downloads, searches and edits, every loop bounded in count

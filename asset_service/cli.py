@@ -118,7 +118,7 @@ async def serve(settings: Settings, *, dev: bool) -> None:
     from .http import create_app
     from .http.app import token_policy
     from .http.routes.console import dev_token_blueprint, is_loopback
-    from .supervisor import worker_socket_fd
+    from .supervisor import tell_supervisor_ready, worker_socket_fd
     from .wiring import running_engine
 
     # A token configuration that cannot work stops here, before the engine starts.
@@ -160,25 +160,37 @@ async def serve(settings: Settings, *, dev: bool) -> None:
                 _print_banner(settings, base, dev=dev, token=token, offered=offered)
             else:
                 logger.info("serving on the supervisor's socket")
+                tell_supervisor_ready()
         nursery.cancel_scope.cancel()
 
 
 async def supervise(settings: Settings, workers: int, *, dev: bool) -> None:
     """``serve`` with several workers: bind once, start the workers, keep them alive."""
     from .http.app import token_policy
-    from .supervisor import Supervisor, address_of, bind_socket
+    from .supervisor import Supervisor, WorkerFailedToStart, address_of, bind_sockets
 
     token_policy(settings)  # a configuration that cannot work stops before any worker starts
     try:
-        sock = bind_socket(settings.host, settings.port)
+        sockets = bind_sockets(settings.host, settings.port, workers)
     except OSError as error:
         raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {error}") from None
-    with sock:
-        supervisor = Supervisor(sock, workers, graceful_timeout=settings.graceful_timeout)
+    failure: BaseException | None = None
+    try:
+        supervisor = Supervisor(sockets, graceful_timeout=settings.graceful_timeout)
         async with trio.open_nursery() as nursery:
+            logger.info("starting %d workers", workers)
             await nursery.start(supervisor.run)
-            _print_banner(settings, address_of(sock), dev=dev)
-            logger.info("supervising %d workers", workers)
+            _print_banner(settings, address_of(sockets[0]), dev=dev)
+    except* WorkerFailedToStart as failed:
+        failure = failed
+        while isinstance(failure, BaseExceptionGroup):
+            failure = failure.exceptions[0]
+    finally:
+        for sock in sockets:
+            sock.close()
+    if failure is not None:
+        # e.g. a worker that cannot open the catalog: the service cannot start
+        raise ConfigError(str(failure))
 
 
 # --- cleanup -----------------------------------------------------------------------------

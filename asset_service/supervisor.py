@@ -1,11 +1,14 @@
-"""``serve --workers N``: N serving processes on one listening socket, kept alive.
+"""``serve --workers N``: N serving processes on one address, kept alive.
 
-The supervisor binds the address once and starts N ``asset-service serve`` processes that
-serve on that socket (Hypercorn's ``fd://`` bind), each with its own engine. It serves nothing
-itself. A worker that dies is started again (with a growing pause if it keeps dying at once) and
-the log says so; SIGTERM or SIGINT is passed on to every worker, which finishes its requests in
-flight, and the supervisor exits once all of them have. Why a supervisor of our own rather than
-Hypercorn's ``workers`` option: docs/decisions.md, "Several serving processes".
+The supervisor binds the address N times with ``SO_REUSEPORT`` — one listening socket per
+worker, so that the kernel spreads new connections evenly over the workers (one shared socket
+hands most of them to whichever worker waits in ``accept`` last) — and starts N
+``asset-service serve`` processes that each serve on their socket (Hypercorn's ``fd://`` bind),
+with their own engine. It serves nothing itself, and says it listens once every worker does. A
+worker that dies is started again on the same socket (with a growing pause if it keeps dying at
+once) and the log says so; SIGTERM or SIGINT is passed on to every worker, which finishes its
+requests in flight, and the supervisor exits once all of them have. Why a supervisor of our own
+rather than Hypercorn's ``workers`` option: docs/decisions.md, "Several serving processes".
 """
 
 from __future__ import annotations
@@ -25,25 +28,34 @@ logger = logging.getLogger("asset_service.supervisor")
 #: environment variables a worker is started with
 WORKER_FD_ENV = "ASSET_WORKER_FD"
 WORKER_INDEX_ENV = "ASSET_WORKER_INDEX"
+#: a pipe the worker writes one byte to once it serves
+WORKER_READY_FD_ENV = "ASSET_WORKER_READY_FD"
 #: a worker that dies sooner than this after its start counts as failing at once
 QUICK_DEATH_SECONDS = 5.0
 MAX_RESTART_PAUSE = 30.0
 LISTEN_BACKLOG = 1024
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """The listening socket every worker inherits."""
+def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` listening sockets on one address (``port`` 0: a free port, the same for all),
+    inherited one by one by the workers."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sockets: list[socket.socket] = []
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(LISTEN_BACKLOG)
-        sock.set_inheritable(True)
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            port = sock.getsockname()[1]
+            sock.listen(LISTEN_BACKLOG)
+            sock.set_inheritable(True)
     except BaseException:
-        sock.close()
+        for sock in sockets:
+            sock.close()
         raise
-    return sock
+    return sockets
 
 
 def address_of(sock: socket.socket) -> str:
@@ -61,12 +73,16 @@ class _Worker:
     restarts: int = field(default=0)
 
 
+class WorkerFailedToStart(Exception):
+    pass
+
+
 class Supervisor:
-    def __init__(self, sock: socket.socket, workers: int, *, graceful_timeout: float) -> None:
-        if workers < 1:
+    def __init__(self, sockets: list[socket.socket], *, graceful_timeout: float) -> None:
+        if not sockets:
             raise ValueError("at least one worker")
-        self._sock = sock
-        self._workers = [_Worker(index) for index in range(workers)]
+        self._sockets = sockets
+        self._workers = [_Worker(index) for index in range(len(sockets))]
         self._graceful_timeout = graceful_timeout
         self._stopping = False
 
@@ -74,21 +90,47 @@ class Supervisor:
         return [sys.executable, "-m", "asset_service.cli", "serve"]
 
     async def _start(self, worker: _Worker) -> trio.Process:
-        env = dict(os.environ)
-        env[WORKER_FD_ENV] = str(self._sock.fileno())
-        env[WORKER_INDEX_ENV] = str(worker.index)
-        process = await trio.lowlevel.open_process(
-            self._command(), env=env, pass_fds=(self._sock.fileno(),)
-        )
-        worker.process = process
-        worker.started_at = time.monotonic()
-        logger.info("worker %d started (pid %d)", worker.index, process.pid)
+        """Start the worker and return once it serves (or has died trying)."""
+        sock = self._sockets[worker.index]
+        ready_read, ready_write = os.pipe()
+        try:
+            env = dict(os.environ)
+            env[WORKER_FD_ENV] = str(sock.fileno())
+            env[WORKER_INDEX_ENV] = str(worker.index)
+            env[WORKER_READY_FD_ENV] = str(ready_write)
+            process = await trio.lowlevel.open_process(
+                self._command(), env=env, pass_fds=(sock.fileno(), ready_write)
+            )
+            os.close(ready_write)
+            ready_write = -1
+            worker.process = process
+            worker.started_at = time.monotonic()
+            logger.info("worker %d started (pid %d)", worker.index, process.pid)
+            # One byte once it serves; end of file if it dies first.
+            await trio.lowlevel.wait_readable(ready_read)
+            if not os.read(ready_read, 1):
+                logger.error("worker %d (pid %d) died before serving", worker.index, process.pid)
+        finally:
+            os.close(ready_read)
+            if ready_write >= 0:
+                os.close(ready_write)
         return process
 
-    async def _keep_alive(self, worker: _Worker) -> None:
+    async def _keep_alive(
+        self, worker: _Worker, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         """Run one worker slot: start it, and start it again whenever it dies unasked."""
+        first = True
         while not self._stopping:
             process = await self._start(worker)
+            if first:
+                first = False
+                if process.returncode is not None or process.poll() is not None:
+                    raise WorkerFailedToStart(
+                        f"worker {worker.index} exited with {_describe_exit(process.returncode)} "
+                        "before serving: see the log above"
+                    )
+                task_status.started()
             code = await process.wait()
             if self._stopping:
                 logger.info("worker %d (pid %d) stopped (exit %s)", worker.index, process.pid, code)
@@ -128,8 +170,9 @@ class Supervisor:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
-                for worker in self._workers:
-                    nursery.start_soon(self._keep_alive, worker)
+                async with trio.open_nursery() as starting:
+                    for worker in self._workers:
+                        starting.start_soon(nursery.start, self._keep_alive, worker)
                 task_status.started()
                 async for signum in signals:
                     logger.info(
@@ -155,6 +198,17 @@ def worker_socket_fd() -> int | None:
     """The inherited listening socket, when this process is a worker of a supervisor."""
     raw = os.environ.get(WORKER_FD_ENV)
     return int(raw) if raw else None
+
+
+def tell_supervisor_ready() -> None:
+    """A worker serves: the supervisor may say the address listens."""
+    raw = os.environ.pop(WORKER_READY_FD_ENV, None)
+    if raw:
+        fd = int(raw)
+        try:
+            os.write(fd, b"1")
+        finally:
+            os.close(fd)
 
 
 def worker_index() -> int | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -193,3 +195,18 @@ def test_serve_refuses_a_bad_workers_flag(tmp_path: Path) -> None:
     env = server_env(tmp_path / "data")
     with pytest.raises(AssertionError, match="exited with 2"):
         run_cli(env, "serve", "--workers", "0", timeout=20)
+
+
+def test_workers_that_cannot_start_stop_the_supervisor_with_exit_2(tmp_path: Path) -> None:
+    env = server_env(tmp_path / "data", workers=2, plugins_config=tmp_path / "missing.toml")
+    done = subprocess.run(
+        [sys.executable, "-m", "asset_service.cli", "serve"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr.decode()
+    assert b"before serving" in done.stderr
+    assert b"listening on" not in done.stdout

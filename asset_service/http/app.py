@@ -16,18 +16,21 @@ from .context import Services
 from .cors import install_cors
 from .header_limit import HeaderLimit
 from .metrics import ROUTE_KEY, UNMATCHED, HttpMetrics, MetricsMiddleware
+from .openapi import OPENAPI_KEY, openapi_document
 from .problems import register_error_handlers
-from .routes import (
-    assets,
-    console,
-    content,
-    docs,
-    events,
-    graphql,
-    health,
-    library,
-    metrics,
-    tus,
+from .routes import assets, console, content, docs, events, graphql, health, library, metrics, tus
+
+#: every route of the API, by blueprint
+BLUEPRINTS = (
+    health.blueprint,
+    assets.blueprint,
+    content.blueprint,
+    library.blueprint,
+    docs.blueprint,
+    metrics.blueprint,
+    tus.blueprint,
+    events.blueprint,
+    graphql.blueprint,
 )
 
 
@@ -61,16 +64,11 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
     app.before_request(_note_route)
     register_error_handlers(app)
     install_cors(app, settings.cors_origins)
-    app.register_blueprint(health.blueprint)
-    app.register_blueprint(assets.blueprint)
-    app.register_blueprint(content.blueprint)
-    app.register_blueprint(library.blueprint)
-    app.register_blueprint(docs.blueprint)
-    app.register_blueprint(metrics.blueprint)
-    app.register_blueprint(tus.blueprint)
-    app.register_blueprint(events.blueprint)
-    app.register_blueprint(graphql.blueprint)
-    app.register_blueprint(console.blueprint)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    app.register_blueprint(console.blueprint)  # the web console: pages, not API operations
+    # Built once, here: a route without its @operation stops the app from being created.
+    app.extensions[OPENAPI_KEY] = openapi_document(app, sorted(engine.asset_types()))
     return app
 
 

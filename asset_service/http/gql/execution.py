@@ -137,7 +137,7 @@ class _Invalid(Exception):
 def valid_document(schema: GraphQLSchema, query: str) -> DocumentNode:
     """The parsed document, once it has passed validation. A frontend sends the same few
     queries over and over: parsing and validating each once halves the cost of a small
-    query (bench/graphql.py). Refusals are exceptions, so they are never cached."""
+    query (bench/graphql_vs_rest.py). Refusals are exceptions, so they are never cached."""
     document = parse(query, max_tokens=limits.MAX_TOKENS)
     errors = validate(schema, document, max_errors=20)
     if errors:

@@ -37,7 +37,7 @@ from asset_service.engine.errors import InvalidInput, NotFound
 
 from ..links import LinkBuilder
 from ..query import asset_query, page_json
-from ..serialize import asset_json
+from ..serialize import asset_json, progress_json
 from ..stats import stats_json
 from .types import JSON, Long, TypesFromSchemas, snake
 
@@ -193,17 +193,7 @@ def resolve_audio_stats(_root: Any, info: GraphQLResolveInfo, **arguments: Any) 
 
 def resolve_upload(_root: Any, info: GraphQLResolveInfo, id: str) -> dict[str, Any]:
     context = _context(info)
-    progress = context.call(context.engine.progress, context.principal, id)
-    body = {
-        "upload_id": progress.upload_id,
-        "received_bytes": progress.received_bytes,
-        "total_bytes": progress.total_bytes,
-        "state": progress.state,
-        "asset_id": progress.asset_id,
-    }
-    if progress.error:
-        body["error"] = progress.error
-    return body
+    return progress_json(context.call(context.engine.progress, context.principal, id))
 
 
 def resolve_update_asset(

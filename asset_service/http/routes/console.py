@@ -24,6 +24,7 @@ from asset_service.engine.errors import NotFound
 
 from ..context import services
 from ..problems import HTTPProblem
+from ..schema import undocumented
 
 blueprint = Blueprint("console", __name__)
 
@@ -79,12 +80,14 @@ def _page_headers(response: Response) -> Response:
 
 
 @blueprint.get("/")
+@undocumented
 async def console_page() -> Response:
     page = STATIC.joinpath("index.html").read_bytes()
     return _page_headers(Response(page, status=200, content_type=CONTENT_TYPES[".html"]))
 
 
 @blueprint.get("/console/<path:name>")
+@undocumented
 async def console_file(name: str) -> Response:
     path = PurePosixPath(name)
     hidden = any(part in ("", ".", "..") or part.startswith(".") for part in path.parts)
@@ -115,6 +118,7 @@ def dev_token_blueprint(token: str) -> Blueprint:
     dev = Blueprint("console_dev", __name__)
 
     @dev.get("/console/dev-token")
+    @undocumented
     async def dev_token() -> Response:
         peer = (request.scope.get("client") or ("", 0))[0]
         if not is_loopback(str(peer)):

@@ -41,12 +41,27 @@ from ..params import asset_id_from_path, flag, parse_decimal, positive_int
 from ..problems import problem_response, unauthorized
 from ..ranges import ByteRange, RangeNotSatisfiable, parse_range
 from ..responses import json_response
+from ..schema import Auth, Reply, operation, records, replies
+from ..schema import parameters as param
 
 blueprint = Blueprint("content", __name__)
 logger = logging.getLogger(__name__)
 
 
 @blueprint.route("/api/assets/<asset_id>/download", methods=["GET", "HEAD"])
+@operation(
+    "Content",
+    "getDownload",
+    "Download the content",
+    head=("headDownload", "The headers of the download"),
+    responses=replies.DOWNLOAD,
+    problems=[400, 401, 403, 404, 416, 503],
+    description="With a bearer token, any asset the caller may see; without one, public assets "
+    "only (others → 401); with `signature`, the signed version until `expires` (a forged, "
+    "altered or expired link → 403).",
+    parameters=param.DOWNLOAD,
+    auth=Auth.BEARER_OR_NONE,
+)
 async def download(asset_id: str) -> Response:
     asset_id = asset_id_from_path(asset_id)
     engine = services().engine
@@ -83,6 +98,14 @@ async def download(asset_id: str) -> Response:
 
 
 @blueprint.get("/api/assets/<asset_id>/url")
+@operation(
+    "Content",
+    "downloadUrl",
+    "A download URL that needs no token",
+    responses={200: Reply("the URL and when it expires", records.DownloadLink)},
+    problems=[400, 401, 404, 503],
+    parameters=[param.VERSION, param.LINK_EXPIRES],
+)
 async def download_url(asset_id: str) -> Response:
     """A URL that downloads without a token until it expires."""
     asset_id = asset_id_from_path(asset_id)

@@ -19,9 +19,10 @@ from ..gql import GRAPHQL_THREADS, build_schema
 from ..gql.execution import RequestError, request_from, run
 from ..gql.schema import Context
 from ..links import LinkBuilder
-from ..openapi import openapi_document
 from ..params import json_body
 from ..problems import HTTPProblem
+from ..schema import records, undocumented
+from ..schema.jsonschema import Components
 
 blueprint = Blueprint("graphql", __name__)
 
@@ -36,8 +37,24 @@ PAGE_CSP = (
 )
 
 
+#: the REST records GraphQL serves (their JSON schemas are the one source of both)
+RECORDS = (
+    records.Asset,
+    records.Folder,
+    records.FacetList,
+    records.Totals,
+    records.AudioStats,
+    records.UploadProgress,
+    records.DownloadLink,
+    records.Moved,
+)
+
+
 def schema_for(asset_types: list[str]) -> GraphQLSchema:
-    return build_schema(openapi_document(asset_types)["components"]["schemas"])
+    components = Components(asset_types)
+    for model in RECORDS:
+        components.schema_of(model)
+    return build_schema(components.schemas)
 
 
 @cache
@@ -95,6 +112,7 @@ async def _execute(params: dict[str, Any], *, allow_mutations: bool) -> Response
 
 
 @blueprint.post("/graphql")
+@undocumented  # its schema is docs/schema.graphql
 async def graphql_post() -> Response:
     if request.mimetype != "application/json":
         raise HTTPProblem(415, "Unsupported Media Type", "send the request as application/json")
@@ -108,6 +126,7 @@ async def graphql_post() -> Response:
 
 
 @blueprint.get("/graphql")
+@undocumented
 async def graphql_get() -> Response:
     if "query" not in request.args and _wants_html():
         response = Response(_page_file("index.html"), content_type="text/html; charset=utf-8")
@@ -132,6 +151,7 @@ async def graphql_get() -> Response:
 
 
 @blueprint.get("/graphql/static/<name>")
+@undocumented
 async def graphql_page_file(name: str) -> Response:
     content_type = PAGE_FILES.get(name)
     if content_type is None:

@@ -13,11 +13,28 @@ from quart import Blueprint, Response, request
 from ..context import services
 from ..metrics import render
 from ..problems import unauthorized
+from ..schema import Auth, Reply, operation
 
 blueprint = Blueprint("metrics", __name__)
 
 
 @blueprint.get("/metrics")
+@operation(
+    "Operations",
+    "metrics",
+    "Prometheus metrics",
+    responses={
+        200: Reply(
+            "requests by route and status, upload and download bytes, actor queue depths, "
+            "cleanup results",
+            content={"text/plain": str},
+        )
+    },
+    problems=[401],
+    description="Open unless `ASSET_METRICS_TOKEN` is set; then it needs "
+    "`Authorization: Bearer <that token>` (not a JWT).",
+    auth=Auth.METRICS_TOKEN,
+)
 async def metrics() -> Response:
     svc = services()
     expected = svc.settings.metrics_token

@@ -8,8 +8,8 @@ keep-alive connection each:
 - GraphQL: ``search(limit: 50) { items { … versions { … } } nextCursor }`` asking for the fields
   a list view draws.
 
-    python -m bench.graphql            # 400 requests of each
-    python -m bench.graphql --quick    # 100 of each
+    python -m bench.graphql_vs_rest            # 400 requests of each
+    python -m bench.graphql_vs_rest --quick    # 100 of each
 
 Prints p50/p99 of each and their ratio; writes bench/results/graphql.json. Part of `make bench`.
 """
