@@ -56,7 +56,7 @@ def child(mode: str, png: Path, count: int, limit: int) -> dict[str, float]:
     """One scenario, in this (fresh) process."""
     import trio
 
-    from asset_service.engine._upload import _inspect
+    from asset_service.engine.upload_actor import _inspect
     from asset_service.plugins.builtin.image import PNG, ImagePlugin
 
     plugin = ImagePlugin()

@@ -25,7 +25,7 @@ from .host_header import HostHeaderGuard
 from .metrics import ROUTE_KEY, UNMATCHED, HttpMetrics, MetricsMiddleware
 from .openapi import OPENAPI_KEY, openapi_document
 from .problems import register_error_handlers
-from .routes import assets, content, docs, events, graphql, health, library, metrics, tus
+from .routes import assets, console, content, docs, events, graphql, health, library, metrics, tus
 
 #: every route of the API, by blueprint
 BLUEPRINTS = (
@@ -79,6 +79,7 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
     install_cors(app, settings.cors_origins)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    app.register_blueprint(console.blueprint)  # the web console: pages, not API operations
     # Built once, here: a route without its @operation stops the app from being created.
     app.extensions[OPENAPI_KEY] = openapi_document(app, sorted(engine.asset_types()))
     return app
