@@ -108,6 +108,12 @@ class BlobStore(abc.ABC):
         store's unfinished multipart uploads — except those whose key is in ``keep``.
         Returns how many were removed."""
 
+    @property
+    def presigned_origin(self) -> str | None:
+        """The origin (``scheme://host:port``) of the URLs ``presigned_url`` hands out, when
+        it hands any out: a page that shows them lists it in its Content-Security-Policy."""
+        return None
+
     async def presigned_url(
         self, bucket: str, key: str, expires: float, filename: str
     ) -> str | None:

@@ -12,13 +12,13 @@ import pytest
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
-from asset_service.config import Settings
 from asset_service.http import create_app
 from asset_service.http.routes.console import (
     content_security_policy,
     dev_token_blueprint,
     is_loopback,
 )
+from asset_service.wiring import blob_store_from_url
 
 from .helpers import assert_problem
 
@@ -132,15 +132,15 @@ async def test_the_dev_token_route_refuses_other_peers(engine, settings):
 # --- the policy -----------------------------------------------------------------------------------
 
 
-def test_media_may_come_from_the_store_when_it_presigns():
-    assert "minio" not in content_security_policy(Settings(blob_store=""))
-    plain = Settings(blob_store="s3://key:secret@minio:9000?secure=false")
-    assert "minio" not in content_security_policy(plain)
-    presigning = Settings(blob_store="s3://key:secret@minio:9000?secure=false&presign=true")
-    assert "media-src 'self' http://minio:9000;" in content_security_policy(presigning)
-    cdn = Settings(
-        blob_store="s3://key:secret@minio:9000?presign=true&presign_endpoint=cdn.example.com"
-    )
-    policy = content_security_policy(cdn)
+def policy_for(blob_store: str) -> str:
+    return content_security_policy(blob_store_from_url(blob_store).presigned_origin)
+
+
+def test_media_may_come_from_the_store_when_it_presigns(tmp_path):
+    assert "minio" not in policy_for(f"file://{tmp_path}")
+    assert "minio" not in policy_for("s3://key:secret@minio:9000?secure=false")
+    presigning = policy_for("s3://key:secret@minio:9000?secure=false&presign=true")
+    assert "media-src 'self' http://minio:9000;" in presigning
+    policy = policy_for("s3://key:secret@minio:9000?presign=true&presign_endpoint=cdn.example.com")
     assert "media-src 'self' https://cdn.example.com;" in policy
     assert "script-src 'self';" in policy

@@ -739,6 +739,16 @@ class MinioBlobStore(BlobStore):
         host = self.options.public_endpoint or self.options.endpoint
         return f"{scheme}://{host}/{self.physical(bucket)}/{quote(PUBLIC_PREFIX + key)}"
 
+    @property
+    def presigned_origin(self) -> str | None:
+        if not self.options.presign:
+            return None
+        endpoint = self.options.presign_endpoint or self.options.endpoint
+        if "://" in endpoint:
+            parts = urlsplit(endpoint)
+            return f"{parts.scheme}://{parts.netloc}"
+        return f"{'https' if self.options.secure else 'http'}://{endpoint}"
+
     async def presigned_url(
         self, bucket: str, key: str, expires: float, filename: str
     ) -> str | None:

@@ -14,12 +14,9 @@ import ipaddress
 import json
 from importlib import resources
 from pathlib import PurePosixPath
-from urllib.parse import urlsplit
 
 from quart import Blueprint, Response, request
 
-from asset_service.config import Settings
-from asset_service.engine.adapters.s3 import parse_s3_url
 from asset_service.engine.errors import NotFound
 
 from ..context import services
@@ -42,10 +39,10 @@ CONTENT_TYPES = {
 LOOPBACK_NAMES = {"localhost"}
 
 
-def content_security_policy(settings: Settings) -> str:
+def content_security_policy(presigned_origin: str | None) -> str:
     """Scripts, styles and API calls to this origin only. Media and frames (the PDF viewer) may
     also come from the S3 endpoint when the store hands out its own pre-signed links."""
-    media = " ".join(["'self'", *_presign_origins(settings)])
+    media = " ".join(["'self'", *([presigned_origin] if presigned_origin else [])])
     return (
         "default-src 'none'; script-src 'self'; style-src 'self'; "
         f"img-src data: blob: {media}; media-src {media}; frame-src {media}; "
@@ -54,25 +51,10 @@ def content_security_policy(settings: Settings) -> str:
     )
 
 
-def _presign_origins(settings: Settings) -> list[str]:
-    if urlsplit(settings.blob_store).scheme not in ("s3", "minio"):
-        return []
-    try:
-        options = parse_s3_url(settings.blob_store)
-    except ValueError:
-        return []
-    if not options.presign:
-        return []
-    endpoint = options.presign_endpoint
-    if "://" not in endpoint:
-        scheme = "https" if options.secure else "http"
-        endpoint = f"{scheme}://{endpoint or options.endpoint}"
-    parts = urlsplit(endpoint)
-    return [f"{parts.scheme}://{parts.netloc}"]
-
-
 def _page_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = content_security_policy(services().settings)
+    response.headers["Content-Security-Policy"] = content_security_policy(
+        services().engine.store.presigned_origin
+    )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-cache"
