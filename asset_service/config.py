@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine.engine import EngineConfig
+from .engine.previews import PreviewSettings
 
 GiB = 1024**3
 #: clock skew tolerated on ``exp``: more would let expired tokens in
@@ -63,6 +64,12 @@ class Settings:
     #: seconds in-flight requests get to finish after SIGTERM/SIGINT
     graceful_timeout: float = 30.0
     plugins_config: Path = Path("plugins.toml")
+    #: ``on`` or ``off``: make previews (thumbnails, posters, waveforms) of committed versions
+    previews: str = "on"
+    #: previews made at once by one instance
+    preview_concurrency: int = 2
+    #: seconds one preview may take to render
+    preview_timeout: float = 60.0
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -87,6 +94,11 @@ class Settings:
             cleanup_interval=self.cleanup_interval,
             scheduled_cleanup=scheduled_cleanup,
             upload_session_ttl=self.upload_session_ttl,
+            previews=PreviewSettings(
+                enabled=self.previews == "on",
+                concurrency=self.preview_concurrency,
+                timeout=self.preview_timeout,
+            ),
         )
 
 
@@ -139,6 +151,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"ASSET_JWT_LEEWAY may be at most {MAX_JWT_LEEWAY:g} seconds")
     if settings.cleanup_interval <= 0:
         raise ConfigError("ASSET_CLEANUP_INTERVAL must be positive")
+    if settings.previews not in ("on", "off"):
+        raise ConfigError(f"ASSET_PREVIEWS must be on or off, not {settings.previews!r}")
+    if settings.preview_concurrency < 1:
+        raise ConfigError("ASSET_PREVIEW_CONCURRENCY must be at least 1")
+    if settings.preview_timeout <= 0:
+        raise ConfigError("ASSET_PREVIEW_TIMEOUT must be positive")
     if "none" in (alg.lower() for alg in settings.jwt_algorithms):
         raise ConfigError("ASSET_JWT_ALGORITHMS may not allow 'none'")
     return settings

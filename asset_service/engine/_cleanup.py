@@ -32,6 +32,8 @@ from .blobstore import BlobStore
 from .catalog import Catalog
 from .events import EventHub, asset_event
 from .model import TEMP_BUCKET, Asset, AssetType, bucket_of, utc_now
+from .preview_store import PREVIEW_KEY, delete_previews
+from .preview_types import PreviewStates
 
 logger = logging.getLogger(__name__)
 
@@ -267,8 +269,12 @@ class CleanupActor:
         for version in asset.versions:
             await self._store.set_public(bucket, version.storage_key, False)
             await self._store.delete(bucket, version.storage_key)
+        await delete_previews(self._store, self._preview_states(), bucket, asset)  # previews
         await self._catalog.delete(asset.asset_id)
         self._hub.publish(asset_event("asset.purged", asset))
+
+    def _preview_states(self) -> PreviewStates | None:
+        return self._catalog if isinstance(self._catalog, PreviewStates) else None
 
     async def _remove_orphans(self, report: CleanupReport) -> None:
         # Content is promoted into place just before its record is written: the grace period
@@ -282,7 +288,8 @@ class CleanupActor:
                 seen += 1
                 if seen % RENEW_EVERY == 0:
                     await self._keep_lease()
-                match = _VERSION_KEY.match(blob.key)
+                # previews: a preview blob is an orphan once its version is gone
+                match = _VERSION_KEY.match(blob.key) or PREVIEW_KEY.match(blob.key)
                 if match is None or blob.modified > cutoff:
                     continue  # not a key this service writes, or too young to judge
                 asset_id = match["asset"]
@@ -291,7 +298,8 @@ class CleanupActor:
                 if asset_id not in records:
                     records[asset_id] = await self._catalog.get(asset_id)
                 record = records[asset_id]
-                if record is None or not any(v.storage_key == blob.key for v in record.versions):
+                version_key = blob.key.split(".previews/")[0]  # a preview's is its version's
+                if record is None or not any(v.storage_key == version_key for v in record.versions):
                     await self._store.delete(bucket, blob.key)
                     report.orphans_removed += 1
             report.incomplete_removed += await self._store.remove_incomplete(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +98,8 @@ class RestoreVersion:
 class VersioningActor:
     #: runs the reservation keeper of the change in progress (opened by ``run``)
     _keepers: trio.Nursery
+    #: previews: called with the record and the new version just before the commit
+    before_commit: Callable[[Asset, Version], Awaitable[None]] | None = None
 
     def __init__(
         self,
@@ -206,6 +208,8 @@ class VersioningActor:
                     expected = asset.revision
                     pruned = self._apply(asset, version)
                     await self._renew(asset_id)
+                    if self.before_commit is not None:  # previews: pending before the commit
+                        await self.before_commit(asset, version)
                     if await self._catalog.replace(asset, expected):
                         committed = True
                         break

@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import trio
@@ -61,6 +61,9 @@ from .model import (
     storage_key,
     utc_now,
 )
+from .preview_access import PreviewAccess
+from .preview_types import PreviewStates
+from .previews import PreviewActor, PreviewSettings
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +82,8 @@ class EngineConfig:
     scheduled_cleanup: bool = True
     #: seconds a resumable (tus) upload lives without receiving bytes
     upload_session_ttl: float = 86400.0
+    #: the preview actor (``ASSET_PREVIEWS``, ``ASSET_PREVIEW_CONCURRENCY``, ``…_TIMEOUT``)
+    previews: PreviewSettings = field(default_factory=PreviewSettings)
 
 
 class KeyedLocks:
@@ -143,6 +148,23 @@ class AssetEngine:
             self._busy_assets,
             self._resumable.busy_sessions,
         )
+        # --- previews: the fourth actor (engine/previews.py) --------------------------------
+        states = catalog if isinstance(catalog, PreviewStates) else None
+        self._previews: PreviewActor | None = None
+        if states is not None and config.previews.enabled:
+            self._previews = PreviewActor(
+                store,
+                catalog,
+                states,
+                self.hub,
+                self.asset_types,
+                lambda asset_type, mime: _previewers(inspector, asset_type, mime),
+                config.previews,
+            )
+            self.hub.add_listener(self._previews.on_event)
+            self._versioning.before_commit = self._previews.expect
+        self.previews = PreviewAccess(store, catalog, states, self._previews, self.asset_types)
+        # --- end previews -----------------------------------------------------------------
         self._upload_mailbox: trio.MemorySendChannel[Any] | None = None
         self._versioning_mailbox: trio.MemorySendChannel[Any] | None = None
         self._cleanup_mailbox: trio.MemorySendChannel[Any] | None = None
@@ -161,6 +183,8 @@ class AssetEngine:
             await nursery.start(self._resumable.run)
             await nursery.start(self._versioning.run, version_receive)
             await nursery.start(self._cleanup.run, cleanup_receive)
+            if self._previews is not None:  # previews
+                await nursery.start(self._previews.run)
             if self.config.scheduled_cleanup:
                 await nursery.start(self._cleanup.schedule, cleanup_send.clone())
             self._upload_mailbox = upload_send
@@ -312,6 +336,8 @@ class AssetEngine:
                         )
                     except Exception:
                         logger.exception("could not publish asset %s", asset_id)
+                if self._previews is not None:  # previews: pending before the commit
+                    await self._previews.expect(asset, version)
                 await self.catalog.insert(asset)
             except BaseException:
                 with trio.move_on_after(30, shield=True):
@@ -605,6 +631,8 @@ class AssetEngine:
             "cleanup": self._cleanup_mailbox,
         }
         depths = {}
+        if self._previews is not None:  # previews
+            mailboxes["previews"] = self._previews.mailbox()
         for name, mailbox in mailboxes.items():
             stats = mailbox.statistics() if mailbox is not None else None
             depths[name] = stats.current_buffer_used + stats.tasks_waiting_send if stats else 0
@@ -635,6 +663,12 @@ class AssetEngine:
         if channel is None:
             raise EngineStopped("the engine is not running")
         return channel
+
+
+def _previewers(inspector: ContentInspector, asset_type: str, mime_type: str) -> list[Any]:
+    """The inspector's previewers (an inspector without the method offers none)."""
+    previewers = getattr(inspector, "previewers", None)
+    return list(previewers(asset_type, mime_type)) if previewers is not None else []
 
 
 @asynccontextmanager

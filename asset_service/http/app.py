@@ -17,7 +17,7 @@ from .cors import install_cors
 from .header_limit import HeaderLimit
 from .metrics import ROUTE_KEY, UNMATCHED, HttpMetrics, MetricsMiddleware
 from .problems import register_error_handlers
-from .routes import assets, content, docs, events, health, library, metrics, uploads
+from .routes import assets, content, docs, events, health, library, metrics, previews, uploads
 
 
 def token_policy(settings: Settings) -> TokenPolicy:
@@ -57,6 +57,7 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(uploads.blueprint)
     app.register_blueprint(events.blueprint)
+    app.register_blueprint(previews.blueprint)
     return app
 
 

@@ -18,6 +18,7 @@ from asset_service.engine.search import SORT_FIELDS
 from . import signing
 from .header_limit import MAX_HEADER_BYTES, MAX_HEADER_FIELDS
 from .multipart import MAX_FIELD_BYTES
+from .openapi_previews import preview_paths, preview_schemas
 from .query import DEFAULT_LIMIT, MAX_LIMIT
 from .routes.library import MAX_MOVE
 from .uploads import UPLOAD_FIELDS as _UPLOAD_FIELDS
@@ -992,6 +993,9 @@ def _paths() -> dict[str, Schema]:
                         "seconds from now",
                         {"type": "integer", "minimum": 1, "maximum": signing.MAX_EXPIRES},
                     ),
+                    # previews: a link to a preview instead of the content
+                    _query("preview", "a preview's kind (thumbnail, poster…)", {"type": "string"}),
+                    _query("size", "with preview: a picture's size", {"type": "integer"}),
                 ],
             )
         },
@@ -1285,6 +1289,10 @@ _TAGS = [
 ]
 
 
+def _problem_refs(statuses: str) -> dict[str, Schema]:
+    return {status: ref("responses", _PROBLEMS[status][0]) for status in statuses.split()}
+
+
 def openapi_document(asset_types: list[str]) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the API, for a service whose asset types are these."""
     types = sorted(asset_types)
@@ -1301,9 +1309,10 @@ def openapi_document(asset_types: list[str]) -> dict[str, Any]:
             "only their customer's assets: another customer's asset is a 404, never a 403.",
         },
         "tags": [{"name": name, "description": text} for name, text in _TAGS],
-        "paths": _paths(),
+        # previews: their operations and schemas are a block of their own (openapi_previews)
+        "paths": {**_paths(), **preview_paths(ref, _problem_refs, _query)},
         "components": {
-            "schemas": _schemas(types),
+            "schemas": {**_schemas(types), **preview_schemas()},
             "parameters": _parameters(types),
             "responses": _responses(),
             "securitySchemes": {

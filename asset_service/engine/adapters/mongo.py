@@ -49,6 +49,7 @@ from pymongo.uri_parser import parse_uri
 from .. import search
 from ..catalog import AssetQuery, Catalog, Facet, FolderInfo, Page, Stats, Totals
 from ..model import Asset, UploadSession, format_time
+from .mongo_previews import PREVIEW_INDEXES, MongoPreviewStates
 from .sqlite import folder_and_parents
 
 T = TypeVar("T")
@@ -127,7 +128,7 @@ def database_name(url: str) -> str:
     return name or DEFAULT_DATABASE
 
 
-class MongoCatalog(Catalog):
+class MongoCatalog(MongoPreviewStates, Catalog):
     def __init__(
         self,
         url: str,
@@ -193,6 +194,7 @@ class MongoCatalog(Catalog):
             db.assets.create_indexes(ASSET_INDEXES)
             db.folders.create_indexes(FOLDER_INDEXES)
             db.uploads.create_indexes(UPLOAD_INDEXES)
+            db.previews.create_indexes(PREVIEW_INDEXES)  # the PreviewStates port
         except BaseException:
             if self._client_factory is None:
                 client.close()

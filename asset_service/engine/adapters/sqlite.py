@@ -23,6 +23,7 @@ import trio
 from .. import search
 from ..catalog import AssetQuery, Catalog, Facet, FolderInfo, Page, Stats, Totals
 from ..model import Asset, UploadSession, format_time
+from .sqlite_previews import PREVIEWS_MIGRATION, SqlitePreviewStates
 
 T = TypeVar("T")
 
@@ -121,6 +122,7 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
         "CREATE INDEX assets_customer_created ON assets (customer_id, created_at, asset_id)",
         "CREATE INDEX assets_customer_size ON assets (customer_id, size, asset_id)",
     ],
+    PREVIEWS_MIGRATION,  # previews: the PreviewStates port (sqlite_previews.py)
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -413,7 +415,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"PRAGMA user_version = {number}")
 
 
-class SqliteCatalog(Catalog):
+class SqliteCatalog(SqlitePreviewStates, Catalog):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None

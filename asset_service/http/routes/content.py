@@ -48,6 +48,7 @@ from ..metrics import HttpMetrics
 from ..problems import problem_response, unauthorized
 from ..ranges import ByteRange, RangeNotSatisfiable, parse_range
 from ..responses import json_response
+from .previews import preview_link
 
 blueprint = Blueprint("content", __name__)
 logger = logging.getLogger(__name__)
@@ -96,6 +97,8 @@ async def download(asset_id: str) -> Response:
 async def download_url(asset_id: str) -> Response:
     """A URL that downloads without a token until it expires."""
     asset_id = asset_id_from_path(asset_id)
+    if "preview" in request.args:  # previews: a link to a preview instead (routes/previews.py)
+        return await preview_link(asset_id)
     raw = request.args.get("expires", str(DEFAULT_LINK_EXPIRES))
     seconds = parse_decimal(raw)
     if seconds is None or not 1 <= seconds <= signing.MAX_EXPIRES:
