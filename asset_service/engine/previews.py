@@ -51,7 +51,9 @@ logger = logging.getLogger(__name__)
 #: a pending state whose version is not (or no longer) in the record is dropped once it is
 #: this old: younger, its commit may still be under way on another instance
 UNCOMMITTED_GRACE = 600.0
-LEASE_MARGIN = 60.0
+#: the lease of a version's previews lasts one rendering's timeout plus this, and is renewed
+#: before each step: a crashed instance holds a version back for at most that long
+LEASE_MARGIN = 10.0
 MAX_REASON = 500
 
 
@@ -112,6 +114,8 @@ class PreviewActor:
         #: versions queued and not yet started, so that a repeated message is not work twice
         self._queued: set[tuple[str, int]] = set()
         self._mailbox: trio.MemorySendChannel[Any] | None = None
+        #: runs the delayed retries of versions another instance was working on
+        self._retries: trio.Nursery | None = None
 
     # --- what the engine calls ------------------------------------------------------------
 
@@ -162,6 +166,7 @@ class PreviewActor:
             if self.settings.enabled:
                 nursery.start_soon(self._recover, work_send.clone())
             self._mailbox = mailbox_send
+            self._retries = nursery
             task_status.started()
             try:
                 async for message in mailbox:
@@ -175,7 +180,7 @@ class PreviewActor:
                         case _:
                             logger.error("preview actor: unexpected message %r", message)
             finally:
-                self._mailbox = None
+                self._mailbox = self._retries = None
                 mailbox_send.close()
                 nursery.cancel_scope.cancel()
 
@@ -225,13 +230,18 @@ class PreviewActor:
         if not todo:
             return list(existing.values())
         lease = preview_lease(asset_id, number)
-        ttl = self.settings.timeout * len(todo) + LEASE_MARGIN
+        ttl = self.settings.timeout + LEASE_MARGIN
         if not await self._catalog.acquire_lease(lease, self._holder, ttl):
-            return list(existing.values())  # another instance is making them
+            # Another instance is making them, or crashed doing so: look again once its
+            # lease has run out (a no-op if it finished).
+            self._retry_after(ttl, asset_id, number)
+            return list(existing.values())
         try:
             bucket = bucket_of(asset, self._asset_types())
             async with self._store.local_file(bucket, version.storage_key) as source:
                 for previewer in todo:
+                    if not await self._catalog.acquire_lease(lease, self._holder, ttl):
+                        break  # ours ran out and another instance took over
                     state = await self._render(asset, version, bucket, previewer, source)
                     await self._states.save_preview(state)
                     existing[state.kind] = state
@@ -248,6 +258,14 @@ class PreviewActor:
             with trio.move_on_after(10, shield=True):
                 await self._catalog.release_lease(lease, self._holder)
         return sorted(existing.values(), key=lambda s: s.kind)
+
+    def _retry_after(self, seconds: float, asset_id: str, number: int) -> None:
+        async def retry() -> None:
+            await trio.sleep(seconds)
+            self.tell(asset_id, number)
+
+        if self._retries is not None:
+            self._retries.start_soon(retry)
 
     async def _forget_uncommitted(
         self, asset_id: str, number: int, states: list[PreviewState]

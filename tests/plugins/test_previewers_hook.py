@@ -125,5 +125,5 @@ def test_waveform_bucket_merging_and_streamed_decoding(tmp_path):
 
 def test_without_ffmpeg_no_poster_and_a_clear_reason(tmp_path, monkeypatch):
     monkeypatch.setattr(_media_previews.shutil, "which", lambda name: None)
-    with pytest.raises(NoPreview, match="ff(mpeg|probe) is not installed"):
+    with pytest.raises(NoPreview, match=r"ff(mpeg|probe) is not installed"):
         _media_previews.video_poster(request_for(tmp_path, b"\x00" * 64, "a.mp4"))
