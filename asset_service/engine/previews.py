@@ -8,11 +8,11 @@ the preview loses nothing: at start the actor asks the catalog for pending state
 those previews then. ``MakePreviewsNow`` is the same work for a caller that waits for it
 (``asset-service previews --missing``).
 
-At most ``concurrency`` previews are made at once (workers and a thread limiter of that
-size); each rendering runs in a worker thread within ``timeout`` (a renderer gives its
-subprocesses that budget, too). A lease per (asset, version) keeps two instances from making
-the same previews at once. A failure is stored on the preview with its reason and never
-retried; the asset itself is never touched.
+At most ``concurrency`` previews are made at once (workers and a thread pool of that size, at
+the lowest CPU priority: ``_preview_threads``); each rendering runs in a pool thread within
+``timeout`` (a renderer gives its subprocesses that budget, too). A lease per (asset,
+version) keeps two instances from making the same previews at once. A failure is stored on
+the preview with its reason and never retried; the asset itself is never touched.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Any
 import trio
 
 from ._actor import Reply, answer_with
+from ._preview_threads import BackgroundThreads
 from .blobstore import BlobStore
 from .catalog import Catalog
 from .events import Event, EventHub, asset_event
@@ -110,7 +111,8 @@ class PreviewActor:
         self._previewers = previewers
         self.settings = settings
         self._holder = f"previews-{uuid.uuid4().hex}"
-        self._limiter = trio.CapacityLimiter(max(1, settings.concurrency))
+        #: renderings run here, at the lowest CPU priority, at most ``concurrency`` at once
+        self._threads: BackgroundThreads | None = None
         #: versions queued and not yet started, so that a repeated message is not work twice
         self._queued: set[tuple[str, int]] = set()
         self._mailbox: trio.MemorySendChannel[Any] | None = None
@@ -157,6 +159,7 @@ class PreviewActor:
     # --- the actor ------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self._threads = BackgroundThreads(self.settings.concurrency)
         mailbox_send, mailbox = trio.open_memory_channel[Any](math.inf)
         work_send, work_receive = trio.open_memory_channel[tuple[str, int]](math.inf)
         async with mailbox, work_send, trio.open_nursery() as nursery:
@@ -182,6 +185,7 @@ class PreviewActor:
             finally:
                 self._mailbox = self._retries = None
                 mailbox_send.close()
+                self._threads.close()
                 nursery.cancel_scope.cancel()
 
     def _enqueue(self, work: trio.MemorySendChannel[tuple[str, int]], key: tuple[str, int]) -> None:
@@ -295,12 +299,9 @@ class PreviewActor:
         timeout = self.settings.timeout
         request = PreviewRequest(source, out_dir, version.mime_type, timeout, version.duration)
         try:
+            assert self._threads is not None, "the actor is not running"
             with trio.fail_after(timeout):
-                # abandon_on_cancel: a renderer past its time is left to finish in its thread
-                # (it keeps its limiter token until then, so the bound still holds).
-                rendered = await trio.to_thread.run_sync(
-                    previewer.render, request, limiter=self._limiter, abandon_on_cancel=True
-                )
+                rendered = await self._threads.run(previewer.render, request)
             state.variants = await store_variants(
                 self._store, bucket, version.storage_key, previewer.kind, rendered
             )

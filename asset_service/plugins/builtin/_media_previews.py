@@ -148,6 +148,7 @@ def audio_waveform(request: PreviewRequest) -> list[RenderedPreview]:
     rate, channels = _audio_stream(probe)
     duration = request.duration or float(probe.get("format", {}).get("duration") or 0)
     expected = max(1, int(duration * rate))
+    errors = (request.out_dir / "ffmpeg.log").open("wb")
     per_block = max(1, math.ceil(expected / (STORED_WAVEFORM_BUCKETS * BLOCKS_PER_BUCKET)))
     process = subprocess.Popen(
         [
@@ -170,37 +171,47 @@ def audio_waveform(request: PreviewRequest) -> list[RenderedPreview]:
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        # a file, not a pipe: a pipe nobody reads while the PCM is read would fill and stall
+        stderr=errors,
     )
     # The pipe is read here; a timer kills ffmpeg at the deadline (the read then ends).
     killer = threading.Timer(max(0.1, deadline - time.monotonic()), process.kill)
     killer.start()
+    # Whole blocks at a time into one buffer: each read is reshaped to (blocks, samples of a
+    # block, every channel) and reduced along contiguous rows, at memory speed.
+    block_bytes = per_block * channels * 4
+    buffer = bytearray(max(1, PCM_CHUNK // block_bytes) * block_bytes)
+    view = memoryview(buffer)
     minima: list[float] = []
     maxima: list[float] = []
     frames = 0
-    leftover = numpy.empty(0, dtype=numpy.float32)
-    frame_bytes = 4 * channels
-    pending = b""
     try:
         assert process.stdout is not None
-        while chunk := process.stdout.read(PCM_CHUNK):
-            pending += chunk
-            usable = len(pending) - len(pending) % frame_bytes
-            samples = numpy.frombuffer(pending[:usable], dtype="<f4").reshape(-1, channels)
-            pending = pending[usable:]
-            # Across channels: the peaks of any channel.
-            mono_low, mono_high = samples.min(axis=1), samples.max(axis=1)
-            frames += len(samples)
-            low = numpy.concatenate([leftover[: len(leftover) // 2], mono_low])
-            high = numpy.concatenate([leftover[len(leftover) // 2 :], mono_high])
-            whole = len(low) - len(low) % per_block
+        while True:
+            filled = 0
+            while filled < len(buffer):
+                got = process.stdout.readinto(view[filled:])
+                if not got:
+                    break
+                filled += got
+            usable = filled - filled % (4 * channels)
+            if usable == 0:
+                break
+            samples = numpy.frombuffer(buffer, dtype="<f4", count=usable // 4)
+            frames += usable // (4 * channels)
+            whole = (usable // block_bytes) * per_block * channels
             if whole:
-                minima.extend(low[:whole].reshape(-1, per_block).min(axis=1).tolist())
-                maxima.extend(high[:whole].reshape(-1, per_block).max(axis=1).tolist())
-            leftover = numpy.concatenate([low[whole:], high[whole:]])
-        stderr = process.stderr.read() if process.stderr else b""
+                rows = samples[:whole].reshape(-1, per_block * channels)
+                minima.extend(rows.min(axis=1).tolist())
+                maxima.extend(rows.max(axis=1).tolist())
+            if whole < len(samples):  # the last, partial block
+                minima.append(float(samples[whole:].min()))
+                maxima.append(float(samples[whole:].max()))
+            if filled < len(buffer):
+                break
         code = process.wait()
     finally:
+        errors.close()
         killer.cancel()
         if process.poll() is None:
             process.kill()
@@ -208,11 +219,8 @@ def audio_waveform(request: PreviewRequest) -> list[RenderedPreview]:
     if time.monotonic() >= deadline:
         raise NoPreview(f"decoding took longer than {request.timeout:g} s")
     if code != 0 and frames == 0:
+        stderr = (request.out_dir / "ffmpeg.log").read_bytes()[-4096:]
         raise NoPreview(f"the audio could not be decoded: {_last_line(stderr)}")
-    if len(leftover):
-        half = len(leftover) // 2
-        minima.append(float(leftover[:half].min()))
-        maxima.append(float(leftover[half:].max()))
     if frames == 0:
         raise NoPreview("the audio has no samples")
     blocks = [[lo, hi] for lo, hi in zip(minima, maxima, strict=True)]
