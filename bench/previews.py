@@ -110,10 +110,16 @@ def measure(kind: str, source: Path, runs: int, concurrent: int = 1) -> dict[str
 def big_jpeg(path: Path) -> None:
     from PIL import Image
 
-    # Noise over a gradient: a file of realistic size (~10 MB), not a flat colour.
-    noise = Image.effect_noise((6000, 4000), 40).convert("RGB")
-    gradient = Image.linear_gradient("L").resize((6000, 4000)).convert("RGB")
-    Image.blend(noise, gradient, 0.5).save(path, "JPEG", quality=92)
+    # A photo's worth of detail: smooth colour gradients under mild sensor-like noise, saved
+    # as a camera would (quality 90): about 5 MiB, as a 24 MP photo is. Pure noise would be
+    # a worst case no camera writes (12 MiB, twice the entropy decoding).
+    size = (6000, 4000)
+    red = Image.linear_gradient("L").resize(size)
+    green = Image.radial_gradient("L").resize(size)
+    blue = Image.linear_gradient("L").rotate(90).resize(size)
+    colours = Image.merge("RGB", (red, green, blue))
+    noise = Image.effect_noise(size, 24).convert("RGB")
+    Image.blend(colours, noise, 0.25).save(path, "JPEG", quality=90)
 
 
 def vipsthumbnail(source: Path, runs: int) -> dict[str, Any] | None:

@@ -22,6 +22,9 @@ from asset_service.engine.preview_types import (
 )
 
 WEBP_QUALITY = 80
+#: libwebp's effort 0-6: 2 encodes a 1024 px picture in about half the time of the default 4,
+#: for a file a few per cent bigger (a thumbnail is made once, served many times: still cheap)
+WEBP_METHOD = 2
 #: pixels a picture may have when decoded for a thumbnail (the image plugin refuses bigger)
 MAX_PIXELS = 100_000_000
 
@@ -56,9 +59,10 @@ def write_sizes(image: Image.Image, request: PreviewRequest) -> list[RenderedPre
         # Dimensions from the original (rounding once), pixels from the previous size.
         width, height = fitted(*original, size)
         if (width, height) != current.size:
-            current = current.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+            # Pillow's own thumbnail() settings: bicubic after a fast box reduction.
+            current = current.resize((width, height), Image.Resampling.BICUBIC, reducing_gap=2.0)
         path = request.out_dir / f"{size}.webp"
-        current.save(path, "WEBP", quality=WEBP_QUALITY, method=4)
+        current.save(path, "WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
         rendered.append(RenderedPreview(str(size), path, width, height))
     return rendered
 
