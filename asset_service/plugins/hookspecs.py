@@ -118,9 +118,10 @@ def on_event(event: Event) -> None:
 
     Called on the event loop for every event the engine publishes: ``upload.progress``,
     ``asset.created``, ``asset.updated``, ``asset.deleted``, ``asset.restored``,
-    ``asset.purged``, ``version.created``. Not ``firstresult``; each implementation is called
-    on its own, so one that raises (the error is logged) does not keep the event from the
-    others. Hook wrappers are not allowed on this hook.
+    ``asset.purged``, ``version.created``, ``asset.preview_ready``, ``asset.preview_failed``.
+    Not ``firstresult``; each implementation is called on its own, so one that raises (the
+    error is logged) does not keep the event from the others. Hook wrappers are not allowed
+    on this hook.
 
     :param event: ``event.name``, ``event.customer_id``, ``event.data`` (for ``asset.*``:
         ``asset_id``, ``type``, ``revision``) and ``event.at`` (ISO 8601 time).
