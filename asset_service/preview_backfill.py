@@ -17,7 +17,7 @@ from typing import TextIO
 
 import trio
 
-from .config import Settings
+from .config import ConfigError, Settings
 
 BAR_WIDTH = 24
 
@@ -36,6 +36,8 @@ async def make_missing(settings: Settings, stream: TextIO) -> dict[str, int]:
     except (AttributeError, ValueError):
         tty = False
     async with running_engine(settings, scheduled_cleanup=False) as engine:
+        if not engine.previews.enabled:
+            raise ConfigError("previews are turned off (ASSET_PREVIEWS=off): nothing to make")
         total = await engine.previews.count_assets()
         summary: dict[str, int] = {"assets_seen": 0, "versions_done": 0, "ready": 0, "failed": 0}
         done = 0

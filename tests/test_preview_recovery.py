@@ -12,6 +12,8 @@ off (as if before they existed), and a second run finds nothing to do.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -122,3 +124,15 @@ def test_previews_missing_makes_them_once_and_is_idempotent(tmp_path):
     [thumbnail] = stored_previews(data_dir, asset_id)
     assert thumbnail.status == PreviewStatus.READY
     assert [v.variant for v in thumbnail.variants] == ["1024", "512", "256", "128"]
+
+
+def test_previews_missing_with_previews_off_is_a_configuration_error(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "asset_service.cli", "previews", "--missing"],
+        env=server_env(tmp_path / "data", previews="off"),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert b"ASSET_PREVIEWS=off" in done.stderr
