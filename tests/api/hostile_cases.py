@@ -216,7 +216,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "aud": AUDIENCE,
         "iss": ISSUER,
         "iat": now,
-        "exp": now + 600,
+        "exp": now + 3600,  # tokens are made at collection: outlive a slow suite
     }
     base.update(overrides)
     return {key: value for key, value in base.items() if value is not None}
