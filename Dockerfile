@@ -28,6 +28,7 @@ COPY plugins.toml ./
 USER asset
 ENV ASSET_HOST=0.0.0.0 \
     ASSET_PORT=8000 \
+    ASSET_WORKERS=auto \
     ASSET_DATA_DIR=/var/lib/asset-service \
     ASSET_PLUGINS_CONFIG=/app/plugins.toml
 VOLUME ["/var/lib/asset-service"]
@@ -37,6 +38,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('ASSET_PORT', '8000') + '/healthz', timeout=4)"]
 
-# SIGTERM: Hypercorn finishes the requests in flight (up to 30 s), then the engine stops.
+# SIGTERM: every worker finishes its requests in flight (up to 30 s), then its engine stops.
 STOPSIGNAL SIGTERM
 CMD ["asset-service", "serve"]

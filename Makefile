@@ -6,6 +6,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` (auto: one per core; 0: in the pytest process itself)
+PYTEST_WORKERS ?= auto
 BENCH_ARGS ?=
 QUICK ?=
 FUZZ_EXAMPLES ?= 1000
@@ -65,7 +67,7 @@ media-tools: ## install ffmpeg/ffprobe (Debian package) when missing and running
 run: $(STAMP) ## serve on 127.0.0.1:8000 with the data under ./data; prints a dev token
 	exec $(BIN)/asset-service serve --dev
 
-test: $(STAMP) media-tools ## ruff check, ruff format --check, then pytest (options: PYTEST_ARGS=...)
+test: $(STAMP) media-tools ## ruff check, ruff format --check, then pytest on every core (PYTEST_ARGS=..., PYTEST_WORKERS=N)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 # --- servers the tests need -------------------------------------------------------------
@@ -75,7 +77,7 @@ test: $(STAMP) media-tools ## ruff check, ruff format --check, then pytest (opti
 # already running ones instead. ASSET_TEST_S3_URL / ASSET_TEST_MONGO_URL add runs against a
 # real MinIO / MongoDB. The HTTP suite runs on the filesystem store and on S3 (moto).
 # ------------------------------------------------------------------------------------------
-	$(BIN)/python -m pytest -q --api-blob-stores=file,s3 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --api-blob-stores=file,s3 $(PYTEST_ARGS)
 
 # The same schema-driven fuzzing as in `make test` (tests/api/test_fuzz.py), with far more
 # examples per operation; FUZZ_SECONDS bounds the fuzzing time of the whole run (with the setup
@@ -115,6 +117,8 @@ crash: $(STAMP) ## SIGKILL the server amid uploads, versions and edits (CRASH_OP
 bench: $(STAMP) $(BENCH_STAMP) media-tools vips-tools ## benchmarks vs nginx and FastAPI (QUICK=1: <2 min; BENCH_ARGS=...)
 	$(BIN)/python -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
 	$(BIN)/python -m bench.previews $(if $(QUICK),--quick)
+	$(BIN)/python -m bench.graphql_vs_rest $(if $(QUICK),--quick)
+	$(BIN)/python -m bench.workers $(if $(QUICK),--quick)
 
 # bench/previews.py compares the thumbnail renderer with libvips' vipsthumbnail: Debian's
 # libvips-tools, installed when missing and root (otherwise that reference is skipped).

@@ -56,26 +56,73 @@ def with_secret(settings: Settings, *, create: bool) -> Settings:
 
 
 async def _watch_signals(stop: trio.Event) -> None:
+    # The receiver stays open until the server has stopped: under a supervisor a worker gets
+    # the signal twice (from the process group and from the supervisor), and a second one
+    # arriving after the receiver closed would kill it without draining its requests.
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
-            logger.info("received %s: shutting down gracefully", signal.Signals(signum).name)
-            stop.set()
-            return
+            if not stop.is_set():
+                logger.info("received %s: shutting down gracefully", signal.Signals(signum).name)
+                stop.set()
+
+
+async def _watch_supervisor(stop: trio.Event, supervisor_pid: int) -> None:
+    # A supervisor that is SIGKILLed cannot pass anything on: its workers learn of its death
+    # from a pidfd (readable once the process has exited) and stop as if told to.
+    pidfd = os.pidfd_open(supervisor_pid)
+    try:
+        if os.getppid() == supervisor_pid:
+            await trio.lowlevel.wait_readable(pidfd)
+    finally:
+        os.close(pidfd)
+    logger.warning("the supervisor (pid %d) is gone: shutting down gracefully", supervisor_pid)
+    stop.set()
+
+
+def _print_banner(settings: Settings, base: str, *, dev: bool) -> None:
+    from .http.app import token_policy
+    from .http.auth import issue_token
+
+    print(f"Asset Service listening on {base}", flush=True)
+    tokens = token_policy(settings)
+    if dev and tokens.signing_algorithm:
+        token = issue_token(
+            tokens,
+            user="dev",
+            customer="dev",
+            roles=["admin"],
+            ttl=DEV_TOKEN_TTL,
+        )
+        print(
+            "\nDevelopment token (customer 'dev', role admin, valid 24 h):\n"
+            f"  export TOKEN={token}\n"
+            "Try:\n"
+            f'  curl -s -H "Authorization: Bearer $TOKEN" -F file=@README.md '
+            f"{base}/api/assets/upload\n",
+            flush=True,
+        )
 
 
 async def serve(settings: Settings, *, dev: bool) -> None:
+    """One serving process: the engine and Hypercorn on the configured address, or on the
+    socket a supervisor handed down (``supervisor.worker_socket_fd``)."""
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve
 
     from .http import create_app
     from .http.app import token_policy
-    from .http.auth import issue_token
+    from .supervisor import tell_supervisor_ready, worker_socket_fd
     from .wiring import running_engine
 
     # A token configuration that cannot work stops here, before the engine starts.
-    tokens = token_policy(settings)
+    token_policy(settings)
+    inherited_fd = worker_socket_fd()
     config = Config()
-    config.bind = [f"{settings.host}:{settings.port}"]
+    config.bind = (
+        [f"fd://{inherited_fd}"]
+        if inherited_fd is not None
+        else [f"{settings.host}:{settings.port}"]
+    )
     config.graceful_timeout = settings.graceful_timeout
     # Hypercorn's loggers go through the root logger set up in ``main`` (one format, no
     # duplicate lines); access logs only when debugging.
@@ -84,32 +131,53 @@ async def serve(settings: Settings, *, dev: bool) -> None:
         logging.getLogger("hypercorn.access") if settings.log_level.upper() == "DEBUG" else None
     )
     stop = trio.Event()
-    # The nursery ends once the signal watcher has set ``stop`` and Hypercorn has finished the
-    # requests in flight (graceful_timeout); then the engine stops.
+    # Hypercorn returns once ``stop`` is set and the requests in flight have finished
+    # (graceful_timeout); then the signal watcher is cancelled and the engine stops.
     async with running_engine(settings) as engine, trio.open_nursery() as nursery:
         nursery.start_soon(_watch_signals, stop)
+        if inherited_fd is not None:
+            nursery.start_soon(_watch_supervisor, stop, os.getppid())
         app = create_app(engine, settings)
-        binds = await nursery.start(
-            partial(hypercorn_serve, app, config, shutdown_trigger=stop.wait)
-        )
-        base = binds[0] if binds else f"http://{settings.host}:{settings.port}"
-        print(f"Asset Service listening on {base}", flush=True)
-        if dev and tokens.signing_algorithm:
-            token = issue_token(
-                tokens,
-                user="dev",
-                customer="dev",
-                roles=["admin"],
-                ttl=DEV_TOKEN_TTL,
+        async with trio.open_nursery() as server:
+            binds = await server.start(
+                partial(hypercorn_serve, app, config, shutdown_trigger=stop.wait)
             )
-            print(
-                "\nDevelopment token (customer 'dev', role admin, valid 24 h):\n"
-                f"  export TOKEN={token}\n"
-                "Try:\n"
-                f'  curl -s -H "Authorization: Bearer $TOKEN" -F file=@README.md '
-                f"{base}/api/assets/upload\n",
-                flush=True,
-            )
+            if inherited_fd is None:
+                base = binds[0] if binds else f"http://{settings.host}:{settings.port}"
+                _print_banner(settings, base, dev=dev)
+            else:
+                logger.info("serving on the supervisor's socket")
+                tell_supervisor_ready()
+        nursery.cancel_scope.cancel()
+
+
+async def supervise(settings: Settings, workers: int, *, dev: bool) -> None:
+    """``serve`` with several workers: bind once, start the workers, keep them alive."""
+    from .http.app import token_policy
+    from .supervisor import Supervisor, WorkerFailedToStart, address_of, bind_sockets
+
+    token_policy(settings)  # a configuration that cannot work stops before any worker starts
+    try:
+        sockets = bind_sockets(settings.host, settings.port, workers)
+    except OSError as error:
+        raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {error}") from None
+    failure: BaseException | None = None
+    try:
+        supervisor = Supervisor(sockets, graceful_timeout=settings.graceful_timeout)
+        async with trio.open_nursery() as nursery:
+            logger.info("starting %d workers", workers)
+            await nursery.start(supervisor.run)
+            _print_banner(settings, address_of(sockets[0]), dev=dev)
+    except* WorkerFailedToStart as failed:
+        failure = failed
+        while isinstance(failure, BaseExceptionGroup):
+            failure = failure.exceptions[0]
+    finally:
+        for sock in sockets:
+            sock.close()
+    if failure is not None:
+        # e.g. a worker that cannot open the catalog: the service cannot start
+        raise ConfigError(str(failure))
 
 
 # --- cleanup -----------------------------------------------------------------------------
@@ -126,6 +194,15 @@ async def cleanup_once(settings: Settings) -> dict[str, object]:
 # --- entry point -------------------------------------------------------------------------
 
 
+def _worker_count(raw: str) -> int:
+    from .config import parse_workers
+
+    try:
+        return parse_workers(raw)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asset-service", description="Asset Service: files with searchable metadata."
@@ -136,6 +213,13 @@ def _parser() -> argparse.ArgumentParser:
         "--dev",
         action="store_true",
         help="create a JWT secret in the data dir if none is set, print a development token",
+    )
+    serve_cmd.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=None,
+        help="serving processes on the one address (default: ASSET_WORKERS, 1; 'auto': one "
+        "per core)",
     )
     token_cmd = commands.add_parser("token", help="print a signed JWT")
     token_cmd.add_argument("--user", required=True)
@@ -175,19 +259,37 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
+        from .supervisor import worker_index
+
+        index = worker_index()
+        who = "" if index is None else f"worker {index} "
         logging.basicConfig(
             level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            format=f"%(asctime)s %(levelname)s {who}%(name)s: %(message)s",
         )
         if args.command == "serve":
             settings = with_secret(settings, create=args.dev)
-            trio.run(partial(serve, settings, dev=args.dev))
+            workers = settings.workers if args.workers is None else args.workers
+            if workers > 1 and index is None:
+                trio.run(partial(supervise, settings, workers, dev=args.dev))
+            else:
+                trio.run(partial(serve, settings, dev=args.dev))
         elif args.command == "token":
+            from .engine.fields import is_customer_id
             from .http.app import token_policy
             from .http.auth import issue_token
 
             if args.ttl <= 0:
                 raise ConfigError("--ttl must be positive")
+            if args.ttl > settings.jwt_max_lifetime:
+                raise ConfigError(
+                    f"--ttl may be at most ASSET_JWT_MAX_LIFETIME ({settings.jwt_max_lifetime:g} s)"
+                )
+            if not is_customer_id(args.customer):
+                raise ConfigError(
+                    "--customer must be 1 to 64 letters, digits, '.', '_' or '-', "
+                    "starting with a letter or digit"
+                )
             settings = with_secret(settings, create=False)
             print(
                 issue_token(

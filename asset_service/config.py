@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .engine.engine import EngineConfig
 from .engine.previews import PreviewSettings
@@ -19,6 +20,7 @@ from .engine.previews import PreviewSettings
 GiB = 1024**3
 #: clock skew tolerated on ``exp``: more would let expired tokens in
 MAX_JWT_LEEWAY = 30.0
+MAX_WORKERS = 64
 
 
 class ConfigError(ValueError):
@@ -40,10 +42,15 @@ class Settings:
     jwt_audience: str = ""
     jwt_issuer: str = ""
     jwt_leeway: float = 5.0
+    #: seconds a token may live: its ``exp`` (an integer) at most this far from now
+    jwt_max_lifetime: float = 7 * 86400.0
     #: PEM public key (or a path to one) for RS256/ES256 tokens
     jwt_public_key: str = ""
     #: the secret signed download links are derived from (default: ``jwt_secret``)
     url_signing_key: str = ""
+    #: e.g. ``https://assets.example.com``: the base of the absolute links the service builds
+    #: (signed download links, redirects); unset, links are relative. Never the ``Host`` header
+    public_url: str = ""
     #: if set, ``/metrics`` needs ``Authorization: Bearer <this>``; otherwise it is open
     metrics_token: str = ""
     #: e.g. ``/_asset_blobs/``: a download from the filesystem store is answered, once
@@ -55,14 +62,23 @@ class Settings:
     temp_ttl: float = 3600.0
     trash_retention: float = 30 * 86400.0
     cleanup_interval: float = 600.0
-    #: seconds a request body may stall between two chunks before the upload is abandoned
+    #: seconds any request body may go without a byte before it is answered 408
     upload_idle_timeout: float = 60.0
+    #: a request body's total deadline: this many seconds, plus its declared size (or, when
+    #: chunked, what it sent so far) at ``body_min_rate`` bytes per second; past it, 408
+    body_deadline_floor: float = 60.0
+    body_min_rate: int = 32 * 1024
     #: seconds a resumable (tus) upload lives after its last bytes before it expires
     upload_session_ttl: float = 86400.0
+    #: heavy inspections (image decoding, video probes) at once; each may hold an image's
+    #: decoded pixels, up to 4 bytes x the image plugin's ``max_pixels`` (320 MB by default)
+    heavy_inspections: int = 2
     #: origins browsers may call the API from (CORS): comma-separated, or ``*`` for any
     cors_origins: tuple[str, ...] = ()
     #: seconds in-flight requests get to finish after SIGTERM/SIGINT
     graceful_timeout: float = 30.0
+    #: serving processes on the one address (``auto``: one per core); see supervisor.py
+    workers: int = 1
     plugins_config: Path = Path("plugins.toml")
     #: ``on`` or ``off``: make previews (thumbnails, posters, waveforms) of committed versions
     previews: str = "on"
@@ -99,13 +115,29 @@ class Settings:
                 concurrency=self.preview_concurrency,
                 timeout=self.preview_timeout,
             ),
+            heavy_inspections=self.heavy_inspections,
         )
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
 
 
+def parse_workers(raw: Any) -> int:
+    """``ASSET_WORKERS`` / ``--workers``: a count from 1 to ``MAX_WORKERS``, or ``auto``."""
+    if str(raw).strip().lower() == "auto":
+        return max(1, os.cpu_count() or 1)
+    try:
+        count = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"ASSET_WORKERS: {raw!r} is not a number of workers nor 'auto'") from None
+    if not 1 <= count <= MAX_WORKERS:
+        raise ConfigError(f"ASSET_WORKERS must be from 1 to {MAX_WORKERS}")
+    return count
+
+
 def _convert(name: str, raw: Any) -> Any:
+    if name == "workers":
+        return parse_workers(raw)
     kind = _FIELDS[name].type
     try:
         if kind == "int":
@@ -149,6 +181,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("ASSET_MAX_VERSIONS must be at least 1")
     if settings.jwt_leeway > MAX_JWT_LEEWAY:
         raise ConfigError(f"ASSET_JWT_LEEWAY may be at most {MAX_JWT_LEEWAY:g} seconds")
+    if settings.upload_idle_timeout <= 0 or settings.body_deadline_floor <= 0:
+        raise ConfigError(
+            "ASSET_UPLOAD_IDLE_TIMEOUT and ASSET_BODY_DEADLINE_FLOOR must be positive"
+        )
+    if settings.jwt_max_lifetime <= 0:
+        raise ConfigError("ASSET_JWT_MAX_LIFETIME must be positive")
+    if settings.heavy_inspections < 1:
+        raise ConfigError("ASSET_HEAVY_INSPECTIONS must be at least 1")
+    if settings.body_min_rate < 1:
+        raise ConfigError("ASSET_BODY_MIN_RATE must be at least 1 byte per second")
     if settings.cleanup_interval <= 0:
         raise ConfigError("ASSET_CLEANUP_INTERVAL must be positive")
     if settings.previews not in ("on", "off"):
@@ -157,9 +199,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("ASSET_PREVIEW_CONCURRENCY must be at least 1")
     if settings.preview_timeout <= 0:
         raise ConfigError("ASSET_PREVIEW_TIMEOUT must be positive")
+    if settings.public_url and not _is_base_url(settings.public_url):
+        raise ConfigError(
+            "ASSET_PUBLIC_URL must be an http(s) URL without query or fragment, "
+            f"e.g. https://assets.example.com, not {settings.public_url!r}"
+        )
     if "none" in (alg.lower() for alg in settings.jwt_algorithms):
         raise ConfigError("ASSET_JWT_ALGORITHMS may not allow 'none'")
     return settings
+
+
+def _is_base_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.netloc)
+        and not parts.query
+        and not parts.fragment
+        and "@" not in parts.netloc
+        and value.isascii()
+        and not any(ch.isspace() for ch in value)
+    )
 
 
 def known_settings() -> list[str]:

@@ -34,7 +34,14 @@ import trio
 
 from .engine import AssetEngine, AssetQuery, UploadSpec
 from .engine.errors import AssetServiceError, InvalidInput
-from .engine.fields import MAX_NAME, NewAssetFields, clean_filename, clean_text, normalize_folder
+from .engine.fields import (
+    MAX_NAME,
+    NewAssetFields,
+    clean_filename,
+    clean_text,
+    is_customer_id,
+    normalize_folder,
+)
 from .engine.model import Principal, Role
 
 logger = logging.getLogger(__name__)
@@ -549,6 +556,11 @@ async def import_path(
     except InvalidInput as error:
         raise UsageError(f"--folder: {error.reason}") from None
     customer = _check_name(customer, "--customer")
+    if not is_customer_id(customer):
+        raise UsageError(
+            "--customer must be 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
     user = _check_name(user, "--user")
     # The import acts as an operator of the customer, hence ADMIN rather than EDITOR: only an
     # admin's query sees every live asset of the customer — other users' private ones

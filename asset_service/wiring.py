@@ -54,9 +54,13 @@ def catalog_from_url(url: str) -> Catalog:
 def make_inspector(settings: Settings) -> ContentInspector:
     """The type plugins enabled by ``plugins.toml`` (``ASSET_PLUGINS_CONFIG``), built-in and
     installed; a mistake there is a ``ConfigError`` at start."""
-    from .plugins.manager import load_plugins
+    from .plugins.errors import PluginConfigError
+    from .plugins.loading import load_plugins
 
-    return load_plugins(settings.plugins_config)
+    try:
+        return load_plugins(settings.plugins_config)
+    except PluginConfigError as error:
+        raise ConfigError(str(error)) from error
 
 
 @asynccontextmanager

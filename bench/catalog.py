@@ -30,6 +30,7 @@ from asset_service.engine.model import (
     Visibility,
     storage_key,
 )
+from asset_service.engine.search import SortOrder
 
 CUSTOMER = "bench"
 VIEWER = "u1"  # a non-admin user: searches carry the visibility filter
@@ -251,12 +252,12 @@ def searches(corpus: Corpus) -> list[Search]:
         ),
         Search(
             "type+folder by name",
-            replace(base, type="audio", folder=folder, sort="name"),
+            replace(base, type="audio", folder=folder, sort=SortOrder.parse("name")),
             f"type=audio&folder={folder}&sort=name",
         ),
         Search(
             "image/* >1MB by size",
-            replace(base, mime_type="image/*", min_size=1_000_000, sort="-size"),
+            replace(base, mime_type="image/*", min_size=1_000_000, sort=SortOrder.parse("-size")),
             "mime=image/*&min_size=1000000&sort=-size",
         ),
         Search("newest, page 2", base, "", second_page=True),

@@ -47,7 +47,7 @@ def corpus(directory: Path) -> tuple[dict[str, tuple[str, Path]], list[str]]:
 
 def measure(directory: Path, runs: int) -> dict[str, Any]:
     """ms per file (median of ``runs``) for each format, with the file's size."""
-    from asset_service.plugins.manager import load_plugins
+    from asset_service.plugins.loading import load_plugins
 
     inspector = load_plugins(ROOT / "plugins.toml")
     files, notes = corpus(directory)

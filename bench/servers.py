@@ -69,6 +69,16 @@ class Server:
     def stop(self) -> None:
         stop_process(self.process)
 
+    def serving(self, port: int, health_path: str, timeout: float):  # type: ignore[no-untyped-def]
+        """Wait (bounded) until the started process answers ``health_path``; stop it if not."""
+        self.base_url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(self.base_url, health_path, self.process, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
     def __enter__(self):  # type: ignore[no-untyped-def]
         return self
 
@@ -327,13 +337,7 @@ class Nginx(Server):
             stdout=subprocess.DEVNULL,
             stderr=(self.work / "stderr.log").open("wb"),
         )
-        self.base_url = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(self.base_url, "/nginx-health", self.process, timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self.serving(port, "/nginx-health", timeout)
 
     def stop(self) -> None:
         # SIGTERM is nginx's fast shutdown; the master stops its workers and removes its pid.
@@ -354,10 +358,11 @@ def static_server_block(files: Path) -> str:
 class FastAPIReference(Server):
     label = "fastapi"
 
-    def __init__(self, files: Path, store: Path, log: Path) -> None:
+    def __init__(self, files: Path, store: Path, log: Path, *, workers: int = 1) -> None:
         self.files = files
         self.store = store
         self.log = log
+        self.workers = workers
 
     def start(self, timeout: float = 60.0) -> FastAPIReference:
         port = free_port()
@@ -372,7 +377,8 @@ class FastAPIReference(Server):
                 [
                     *(sys.executable, "-m", "uvicorn", "bench.reference_app:app"),
                     *("--host", "127.0.0.1", "--port", str(port)),
-                    *("--log-level", "warning", "--no-access-log", "--workers", "1"),
+                    *("--log-level", "warning", "--no-access-log"),
+                    *("--workers", str(self.workers)),
                 ],
                 cwd=ROOT,
                 env=env,
@@ -380,10 +386,4 @@ class FastAPIReference(Server):
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self.base_url = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(self.base_url, "/healthz", self.process, timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self.serving(port, "/healthz", timeout)

@@ -6,7 +6,7 @@ wait) and stopped at its end — unless the variable naming an already running o
 - ``ASSET_TEST_MOTO_URL`` (``http://127.0.0.1:PORT``): ``moto_server``, a real S3-protocol
   server over HTTP, for the S3 blob store;
 - ``ASSET_TEST_NX_URL`` (``mongodb://127.0.0.1:PORT``): ``nx-27017``, a MongoDB wire-protocol
-  server, for a connection smoke test only (it corrupts some data: FIELD-NOTES).
+  server, for a connection smoke test only (it corrupts some data: docs/decisions.md).
 
 Real servers, used only when set (their tests are skipped otherwise):
 

@@ -328,3 +328,16 @@ def test_known_settings_name_every_variable():
     ):
         assert name in names
     assert "ASSET_EXTRA" not in names
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--customer", "acme/evil"), "--customer"),
+        (("--customer", "acme", "--ttl", str(8 * 86400)), "ASSET_JWT_MAX_LIFETIME"),
+    ],
+)
+def test_token_refuses_what_the_service_would_refuse(capsys, monkeypatch, args, message):
+    monkeypatch.setenv("ASSET_JWT_SECRET", SECRET)
+    code, out, err = run_token(capsys, "--user", "u", "--role", "viewer", *args)
+    assert code == 2 and out == "" and message in err

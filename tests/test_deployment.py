@@ -125,3 +125,5 @@ def test_dockerfile():
     healthcheck = next(line for line in lines if line.startswith("HEALTHCHECK"))
     assert "/healthz" in text[text.index(healthcheck) :].split("\n\n")[0]
     assert lines[-1] == 'CMD ["asset-service", "serve"]'
+    # the image serves on every core by default (supervisor.py)
+    assert re.search(r"\bASSET_WORKERS=auto\b", text)

@@ -1,4 +1,4 @@
-"""Range parsing against nginx's answers (FIELD-NOTES), without a server."""
+"""Range parsing against nginx's answers (docs/decisions.md), without a server."""
 
 from __future__ import annotations
 

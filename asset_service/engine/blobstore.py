@@ -128,6 +128,14 @@ class BlobStore(abc.ABC):
         public assets itself (which it does for every store)."""
         return None
 
+    @property
+    def local_root(self) -> Path | None:
+        """A capability: the directory in which every complete blob is the file
+        ``{local_root}/{bucket}/{key}``, so that a web server in front can send it itself
+        (``X-Accel-Redirect``). ``None``, the default, for stores whose blobs are not local
+        files."""
+        return None
+
     @abc.abstractmethod
     def local_file(self, bucket: str, key: str) -> AbstractAsyncContextManager[Path]:
         """A local path holding the blob's bytes for the duration of the block, for inspectors

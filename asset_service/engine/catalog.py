@@ -1,12 +1,18 @@
-"""The catalog port: where asset records live and are queried.
+"""The catalog ports: where asset records, folders, leases and upload sessions live.
+
+Five narrow protocols, one per concern, so that each caller names what it uses:
+``AssetRecords`` (a record by id, compare-and-set), ``AssetSearch`` (listing, facets, stats),
+``Folders``, ``Leases`` (cross-instance exclusive jobs) and ``UploadSessions`` (resumable tus
+uploads any instance can continue). ``Catalog`` combines them with ``open``/``close``; the
+composition root builds one adapter that implements all five.
 
 Records are ``model.Asset``; adapters store ``Asset.to_document()`` and give back
-``Asset.from_document()``. Cross-instance invariants live here, not in memory (DESIGN §10):
-writes are compare-and-set on ``revision``, the cleanup lease is a catalog record, and so is every
-resumable (tus) upload session, so that any instance can continue one.
+``Asset.from_document()``. Cross-instance invariants live here, not in memory: writes are
+compare-and-set on ``revision``, leases and upload sessions are catalog records.
 
-Adapters: ``adapters.sqlite.SqliteCatalog`` (embedded default); the MongoDB adapter joins the
-same contract suite (``tests/engine/test_catalog_contract.py``).
+Adapters: ``adapters.sqlite.SqliteCatalog`` (embedded default) and
+``adapters.mongo.MongoCatalog``; one contract suite per protocol runs on both
+(``tests/engine/test_*_contract.py``, see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from .model import Asset, UploadSession
+from .search import NEWEST_FIRST, SortOrder
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +60,8 @@ class AssetQuery:
     updated_before: datetime | None = None
     #: hide other users' ``private`` assets from this user (``None``: hide nothing — admins)
     viewer_user_id: str | None = None
-    #: ``created_at``, ``updated_at``, ``name``, ``size`` or ``duration``; ``-`` for descending
-    sort: str = "-created_at"
+    #: by ``created_at``, ``updated_at``, ``name``, ``size`` or ``duration``, either way
+    sort: SortOrder = NEWEST_FIRST
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +99,18 @@ class Stats:
     by_folder: dict[str, Totals]
 
 
-class Catalog(abc.ABC):
-    @abc.abstractmethod
-    async def open(self) -> None:
-        """Connect, create or migrate the schema and indexes. Raises ``ConnectionError`` with a
-        readable reason when the backend is unreachable."""
+def folder_and_parents(path: str) -> list[str]:
+    """``"/a/b"`` -> ``["/a", "/a/b"]``; the root is implicit and not listed."""
+    if not path.startswith("/"):
+        raise ValueError(f"folder must start with '/': {path!r}")
+    segments = path.strip("/").split("/") if path != "/" else []
+    if any(not segment for segment in segments):
+        raise ValueError(f"folder has an empty segment: {path!r}")
+    return ["/" + "/".join(segments[: i + 1]) for i in range(len(segments))]
 
-    @abc.abstractmethod
-    async def close(self) -> None:
-        """Release connections. Idempotent."""
+
+class AssetRecords(Protocol):
+    """Asset records by id. Tenancy is the caller's business."""
 
     @abc.abstractmethod
     async def insert(self, asset: Asset) -> None:
@@ -107,7 +118,7 @@ class Catalog(abc.ABC):
 
     @abc.abstractmethod
     async def get(self, asset_id: str) -> Asset | None:
-        """The record, deleted or not, or ``None``. Tenancy is the caller's business."""
+        """The record, deleted or not, or ``None``."""
 
     @abc.abstractmethod
     async def replace(self, asset: Asset, expected_revision: int) -> bool:
@@ -120,10 +131,20 @@ class Catalog(abc.ABC):
         """Remove the record for good. Deleting a missing record is not an error."""
 
     @abc.abstractmethod
+    async def deleted_before(self, cutoff: datetime, limit: int = 500) -> list[Asset]:
+        """Soft-deleted assets whose ``deleted_at`` is at or before ``cutoff``, oldest first,
+        across all customers (for the cleanup actor)."""
+
+
+class AssetSearch(Protocol):
+    """One customer's assets matching an ``AssetQuery``, with the semantics of
+    ``engine.search`` on every adapter."""
+
+    @abc.abstractmethod
     async def list(self, query: AssetQuery) -> Page:
         """Assets of one customer matching ``query``, in ``query.sort`` order with ties broken
         by ``asset_id`` in the same direction; the cursor stays valid while new assets arrive.
-        Raises ``ValueError`` for a cursor not issued for this sort, or a bad sort."""
+        Raises ``ValueError`` for a cursor not issued for this sort."""
 
     @abc.abstractmethod
     async def facets(self, query: AssetQuery, field: str) -> list[Facet]:
@@ -136,19 +157,26 @@ class Catalog(abc.ABC):
         """Count, total size and total duration (missing durations count as 0) of the assets
         matching ``query``, overall, by format and by folder."""
 
-    @abc.abstractmethod
-    async def deleted_before(self, cutoff: datetime, limit: int = 500) -> list[Asset]:
-        """Soft-deleted assets whose ``deleted_at`` is at or before ``cutoff``, oldest first,
-        across all customers (for the cleanup actor)."""
+
+class Folders(Protocol):
+    """Folders per customer and asset type: created explicitly, or implied by an asset in
+    them."""
 
     @abc.abstractmethod
     async def add_folder(self, customer_id: str, asset_type: str, path: str) -> bool:
-        """Record that a folder exists (and its parents). Returns ``True`` if it was new."""
+        """Record that a folder exists (and its parents, ``folder_and_parents``). Returns
+        ``True`` if it was new."""
 
     @abc.abstractmethod
     async def folders(self, customer_id: str, asset_type: str) -> list[FolderInfo]:
-        """Every folder of a customer's type with the number of live assets directly in it,
-        sorted by path."""
+        """Every folder of a customer's type — the root, those added, those holding a live
+        asset, and their parents — with the number of live assets directly in it, sorted by
+        path."""
+
+
+class Leases(Protocol):
+    """Named, expiring leases: what makes a job exclusive across instances (the cleanup, a
+    version number being reserved)."""
 
     @abc.abstractmethod
     async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
@@ -159,7 +187,9 @@ class Catalog(abc.ABC):
     async def release_lease(self, name: str, holder: str) -> None:
         """Give the lease back if ``holder`` holds it."""
 
-    # --- resumable upload sessions -----------------------------------------------------------
+
+class UploadSessions(Protocol):
+    """Resumable (tus) upload sessions, stored so that any instance can continue one."""
 
     @abc.abstractmethod
     async def insert_upload(self, session: UploadSession) -> None:
@@ -185,3 +215,22 @@ class Catalog(abc.ABC):
     async def expired_uploads(self, cutoff: datetime, limit: int = 200) -> list[UploadSession]:
         """Sessions whose ``expires_at`` is at or before ``cutoff``, soonest first, across all
         customers (for the cleanup actor)."""
+
+
+class Catalog(AssetRecords, AssetSearch, Folders, Leases, UploadSessions, Protocol):
+    """Every catalog protocol, and the adapter's lifecycle: what the composition root builds
+    and the engine opens. Adapters subclass it (so a missing method fails at construction);
+    callers that need one concern type their argument with that protocol."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, create or migrate the schema and indexes. Raises ``ConnectionError`` with a
+        readable reason when the backend is unreachable. Opening an open catalog is harmless."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+
+
+#: the protocols ``Catalog`` combines, each with its contract suite
+CATALOG_PROTOCOLS: tuple[type, ...] = (AssetRecords, AssetSearch, Folders, Leases, UploadSessions)

@@ -1,40 +1,30 @@
-"""``AssetEngine``: the one object the HTTP layer and the CLI talk to.
+"""``AssetEngine``: the facade the HTTP layer, the CLI and the importer talk to.
 
-``open_engine(...)`` starts a nursery running the upload, versioning and cleanup actors (and
-the cleanup schedule) and yields the engine; leaving the block stops taking new work, cancels
-what is in flight (each upload removes its own temp blob) and closes the channels. Reads go
-straight to the catalog; writes that change versions go through the versioning actor; metadata
-edits and soft deletes are compare-and-set on the record's ``revision``.
+It checks access, sends messages to the actors and reads the catalog; content and versions are
+the actors' work (see ``docs/architecture.md``). ``open_engine(...)`` runs the actors and yields
+the engine; leaving the block cancels what is in flight (each upload removes its own temp blob).
+Metadata edits and soft deletes are compare-and-set on the record's ``revision``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import trio
 
 from . import policy
-from ._actor import ask
-from ._cleanup import CleanupActor, CleanupPolicy, CleanupReport, CleanupTotals, RunCleanup
-from ._public import is_published, public_headers, sync_public, unpublish
-from ._resumable import Checksum, NewUpload, ResumableUploads
-from ._upload import (
-    BeginUpload,
-    StagedContent,
-    UploadActor,
-    UploadHandle,
-    UploadProgress,
-    UploadSpec,
-    UploadTotals,
-)
-from ._versioning import AddVersion, RestoreVersion, VersioningActor
+from .actor import Envelope, Mailbox, ask
 from .blobstore import BlobStore
 from .catalog import AssetQuery, Catalog, Facet, FolderInfo, Page, Stats
+from .cleanup_actor import CleanupActor, CleanupReport, CleanupTotals, RunCleanup, purge_asset
+from .content_safety import InlineChecks
+from .dependencies import EngineConfig as EngineConfig
+from .dependencies import EngineDeps
 from .errors import (
     Conflict,
     EngineStopped,
@@ -44,46 +34,37 @@ from .errors import (
     PreconditionFailed,
 )
 from .events import EventHub, asset_event
-from .fields import NewAssetFields
 from .inspection import ContentInspector
 from .model import (
     TEMP_BUCKET,
     Asset,
     AssetType,
-    Metadata,
     Principal,
-    Storage,
     UploadSession,
     Version,
     Visibility,
     bucket_of,
-    new_asset_id,
-    storage_key,
     utc_now,
 )
 from .preview_access import PreviewAccess
 from .preview_types import PreviewStates
-from .previews import PreviewActor, PreviewSettings
+from .previews import PreviewActor
+from .public_visibility import is_published, sync_public
+from .tus import Checksum, NewUpload, ResumableUploads
+from .upload_actor import (
+    BeginUpload,
+    UploadActor,
+    UploadHandle,
+    UploadProgress,
+    UploadSpec,
+    UploadTotals,
+)
+from .versioning_actor import RestoreVersion, VersioningActor
 
 logger = logging.getLogger(__name__)
 
 MAILBOX_SIZE = 16
 CAS_ATTEMPTS = 8
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    max_upload_bytes: int = 5 * 1024**3
-    max_versions: int = 10
-    temp_ttl: float = 3600.0
-    trash_retention: float = 30 * 86400.0
-    cleanup_interval: float = 600.0
-    #: run the cleanup schedule in this engine (the CLI's one-shot pass does not)
-    scheduled_cleanup: bool = True
-    #: seconds a resumable (tus) upload lives without receiving bytes
-    upload_session_ttl: float = 86400.0
-    #: the preview actor (``ASSET_PREVIEWS``, ``ASSET_PREVIEW_CONCURRENCY``, ``…_TIMEOUT``)
-    previews: PreviewSettings = field(default_factory=PreviewSettings)
 
 
 class KeyedLocks:
@@ -121,53 +102,29 @@ class AssetEngine:
         self.config = config
         self.hub = EventHub()
         self.hub.add_listener(inspector.notify)
-        self.instance_id = uuid.uuid4().hex
-        self._busy_assets: set[str] = set()
+        self._deps = deps = EngineDeps(store, catalog, inspector, self.hub, config)
+        self.instance_id = deps.instance_id
+        #: what this instance is in the middle of (the cleanup leaves it alone)
+        self.in_flight = deps.in_flight
         self._edit_turns = KeyedLocks()
-        self._uploads = UploadActor(store, inspector, self.hub, self._promote)
-        self._resumable = ResumableUploads(
-            store,
-            catalog,
-            self.hub,
-            self.begin_upload,
-            self._uploads.totals,
-            ttl=config.upload_session_ttl,
-            max_bytes=config.max_upload_bytes,
-        )
-        self._versioning = VersioningActor(
-            store, catalog, self.hub, self.asset_types, config.max_versions, self._busy_assets
-        )
-        self._cleanup = CleanupActor(
-            store,
-            catalog,
-            self.hub,
-            self.asset_types,
-            CleanupPolicy(config.temp_ttl, config.trash_retention, config.cleanup_interval),
-            self.instance_id,
-            lambda: self._uploads.in_flight() | self._resumable.busy_keys(),
-            self._busy_assets,
-            self._resumable.busy_sessions,
-        )
+        self._uploads = UploadActor(deps)
+        self._tus = ResumableUploads(deps, self._uploads.totals)
+        self._versioning = VersioningActor(deps)
+        self._cleanup = CleanupActor(deps)
         # --- previews: the fourth actor (engine/previews.py) --------------------------------
         states = catalog if isinstance(catalog, PreviewStates) else None
         self._previews: PreviewActor | None = None
         if states is not None and config.previews.enabled:
             self._previews = PreviewActor(
-                store,
-                catalog,
-                states,
-                self.hub,
-                self.asset_types,
-                lambda asset_type, mime: _previewers(inspector, asset_type, mime),
-                config.previews,
+                deps, states, lambda asset_type, mime: _previewers(inspector, asset_type, mime)
             )
             self.hub.add_listener(self._previews.on_event)
             self._versioning.before_commit = self._previews.expect
         self.previews = PreviewAccess(store, catalog, states, self._previews, self.asset_types)
         # --- end previews -----------------------------------------------------------------
-        self._upload_mailbox: trio.MemorySendChannel[Any] | None = None
-        self._versioning_mailbox: trio.MemorySendChannel[Any] | None = None
-        self._cleanup_mailbox: trio.MemorySendChannel[Any] | None = None
+        self._upload_mailbox: Mailbox | None = None
+        self._versioning_mailbox: Mailbox | None = None
+        self._cleanup_mailbox: Mailbox | None = None
 
     def asset_types(self) -> dict[str, AssetType]:
         return self.inspector.asset_types()
@@ -175,13 +132,15 @@ class AssetEngine:
     async def _run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         for bucket in sorted({TEMP_BUCKET, *(t.bucket for t in self.asset_types().values())}):
             await self.store.ensure_bucket(bucket)
-        upload_send, upload_receive = trio.open_memory_channel[Any](MAILBOX_SIZE)
-        version_send, version_receive = trio.open_memory_channel[Any](MAILBOX_SIZE)
-        cleanup_send, cleanup_receive = trio.open_memory_channel[Any](MAILBOX_SIZE)
+        upload_send, upload_receive = trio.open_memory_channel[Envelope[Any]](MAILBOX_SIZE)
+        version_send, version_receive = trio.open_memory_channel[Envelope[Any]](MAILBOX_SIZE)
+        cleanup_send, cleanup_receive = trio.open_memory_channel[Envelope[Any]](MAILBOX_SIZE)
         async with trio.open_nursery() as nursery:
-            await nursery.start(self._uploads.run, upload_receive)
-            await nursery.start(self._resumable.run)
+            # Data flows down: tus commits replay into the upload actor, which hands staged
+            # content to the versioning actor. Each sender owns the clone it is given.
             await nursery.start(self._versioning.run, version_receive)
+            await nursery.start(self._uploads.run, upload_receive, version_send.clone())
+            await nursery.start(self._tus.run, upload_send.clone())
             await nursery.start(self._cleanup.run, cleanup_receive)
             if self._previews is not None:  # previews
                 await nursery.start(self._previews.run)
@@ -208,7 +167,7 @@ class AssetEngine:
             policy.require_writer(spec.principal)
         if spec.expected_bytes is not None and spec.expected_bytes > spec.max_bytes:
             raise PayloadTooLarge(f"the upload is larger than {spec.max_bytes} bytes")
-        return await ask(self._mailbox(self._upload_mailbox), lambda r: BeginUpload(spec, r))
+        return await ask(self._mailbox(self._upload_mailbox), BeginUpload(spec))
 
     def upload_progress(self, customer_id: str, upload_id: str) -> UploadProgress | None:
         return self._uploads.progress(customer_id, upload_id)
@@ -217,7 +176,7 @@ class AssetEngine:
         """A resumable upload's progress, or that of a multipart upload sent with this id
         (while it runs and for a while after) — for its uploader and the customer's admins."""
         try:
-            session = await self._resumable.get(principal, upload_id)
+            session = await self._tus.get(principal, upload_id)
         except NotFound:
             session = None
         if session is not None:
@@ -239,12 +198,12 @@ class AssetEngine:
     # --- resumable (tus) uploads ---------------------------------------------------------
 
     async def create_upload_session(self, new: NewUpload) -> UploadSession:
-        return await self._resumable.create(new)
+        return await self._tus.create(new)
 
     async def upload_session(self, principal: Principal, upload_id: str) -> UploadSession:
         """``NotFound`` unless the caller started it or is an admin; ``Gone`` once terminated
         or expired."""
-        return await self._resumable.get(principal, upload_id)
+        return await self._tus.get(principal, upload_id)
 
     async def append_upload(
         self,
@@ -258,8 +217,8 @@ class AssetEngine:
         checksum: Checksum | None = None,
     ) -> tuple[UploadSession, Asset | None]:
         """Add bytes at ``offset``; the request that completes the upload returns once it is
-        committed, with the asset (see ``engine._resumable``)."""
-        return await self._resumable.append(
+        committed, with the asset (see ``engine.tus``)."""
+        return await self._tus.append(
             principal,
             upload_id,
             offset,
@@ -270,94 +229,17 @@ class AssetEngine:
         )
 
     async def terminate_upload(self, principal: Principal, upload_id: str) -> None:
-        await self._resumable.terminate(principal, upload_id)
+        await self._tus.terminate(principal, upload_id)
 
     async def discard_upload(self, upload_id: str) -> None:
         """Remove a session without a trace (its creation request failed)."""
-        await self._resumable.discard(upload_id)
-
-    async def _promote(
-        self, spec: UploadSpec, staged: StagedContent, fields: NewAssetFields | None
-    ) -> Asset:
-        """Called by the upload actor once content is staged: a new asset, or a new version."""
-        if spec.target_asset_id is not None:
-            return await ask(
-                self._mailbox(self._versioning_mailbox),
-                lambda r: AddVersion(spec.target_asset_id, spec.principal, staged, r),
-            )
-        return await self._create_asset(spec, staged, fields or NewAssetFields())
-
-    async def _create_asset(
-        self, spec: UploadSpec, staged: StagedContent, fields: NewAssetFields
-    ) -> Asset:
-        asset_type = self.asset_types()[staged.detected.type]
-        asset_id = new_asset_id()
-        who = spec.principal
-        key = storage_key(who.customer_id, asset_id, 1)
-        version = staged.as_version(1, key)
-        now = version.created_at
-        extracted = dict(version.extracted)
-        asset = Asset(
-            asset_id=asset_id,
-            customer_id=who.customer_id,
-            user_id=who.user_id,
-            type=asset_type.name,
-            name=fields.name or staged.original_filename,
-            original_filename=staged.original_filename,
-            mime_type=staged.detected.mime_type,
-            size=staged.size,
-            duration=staged.description.duration,
-            dimensions=staged.description.dimensions,
-            storage=Storage(bucket=asset_type.bucket, key=key),
-            checksum=staged.checksum,
-            metadata=Metadata(
-                title=fields.title,
-                description=fields.description,
-                tags=list(fields.tags),
-                folder=fields.folder,
-                custom=dict(fields.custom),
-            ),
-            versions=[version],
-            created_at=now,
-            updated_at=now,
-            category=fields.category,
-            current_version=1,
-            visibility=fields.visibility,
-            extracted=extracted,
-        )
-        self._busy_assets.add(asset_id)
-        try:
-            await self.store.move(TEMP_BUCKET, staged.temp_key, asset_type.bucket, key)
-            try:
-                if is_published(asset):
-                    try:
-                        asset.storage.url = await self.store.set_public(
-                            asset_type.bucket, key, True, public_headers(version)
-                        )
-                    except Exception:
-                        logger.exception("could not publish asset %s", asset_id)
-                if self._previews is not None:  # previews: pending before the commit
-                    await self._previews.expect(asset, version)
-                await self.catalog.insert(asset)
-            except BaseException:
-                with trio.move_on_after(30, shield=True):
-                    if is_published(asset):
-                        await unpublish(self.store, asset_type.bucket, key)
-                    await self.store.delete(asset_type.bucket, key)
-                raise
-        finally:
-            self._busy_assets.discard(asset_id)
-        if fields.folder != "/":
-            await self.catalog.add_folder(who.customer_id, asset.type, fields.folder)
-        # The upload actor announces ``asset.created`` after the upload's final progress.
-        return asset
+        await self._tus.discard(upload_id)
 
     # --- versions ------------------------------------------------------------------------
 
     async def restore_version(self, principal: Principal, asset_id: str, number: int) -> Asset:
         return await ask(
-            self._mailbox(self._versioning_mailbox),
-            lambda r: RestoreVersion(asset_id, principal, number, r),
+            self._mailbox(self._versioning_mailbox), RestoreVersion(asset_id, principal, number)
         )
 
     # --- reads ---------------------------------------------------------------------------
@@ -377,10 +259,10 @@ class AssetEngine:
         public: bool = False,
     ) -> tuple[Asset, Version]:
         """The asset and the version whose bytes a download serves. With ``public`` (a
-        download itself, not a link to one), a public asset's for any caller."""
+        download itself, not a link to one), a public asset's current version for any caller."""
         asset = await self.catalog.get(asset_id)
         if public:
-            asset = policy.check_downloadable(principal, asset)
+            asset = policy.check_downloadable(principal, asset, version)
         else:
             asset = policy.check_readable(principal, asset)
         number = asset.current_version if version is None else version
@@ -406,6 +288,15 @@ class AssetEngine:
         return self.store.read(
             bucket_of(asset, self.asset_types()), version.storage_key, offset, length
         )
+
+    async def shows_inline(self, asset: Asset, version: Version) -> bool:
+        """Whether a browser may show this version inline (``content_safety.InlineChecks``):
+        by its type, or for SVG by the inspector's verdict on its stored bytes."""
+        return await self._inline_checks.allows(asset, version, self.read)
+
+    @functools.cached_property
+    def _inline_checks(self) -> InlineChecks:
+        return InlineChecks(self.inspector)
 
     def scoped(self, principal: Principal, query: AssetQuery) -> AssetQuery:
         """``query`` limited to what ``principal`` may see: its customer, no other user's
@@ -434,15 +325,22 @@ class AssetEngine:
 
     async def folders(self, principal: Principal, asset_type: str) -> list[FolderInfo]:
         """The customer's folders of a type, each with the number of live assets directly in
-        it that ``principal`` may see (another user's private assets count for admins only)."""
+        it that ``principal`` may see (another user's private assets count for admins only).
+        A folder whose assets, its sub-folders' included, are all another user's private ones
+        is not listed (its name would tell what they are about); an empty one is."""
         self._known_type(asset_type)
         folders = await self.catalog.folders(principal.customer_id, asset_type)
         if policy.is_admin(principal):
             return folders
         query = AssetQuery(customer_id=principal.customer_id, type=asset_type)
+        every = (await self.catalog.stats(query)).by_folder
         visible = (await self.catalog.stats(self.scoped(principal, query))).by_folder
+        under_every = _counts_under({path: t.count for path, t in every.items()})
+        under_visible = _counts_under({path: t.count for path, t in visible.items()})
         return [
-            FolderInfo(f.path, visible[f.path].count if f.path in visible else 0) for f in folders
+            FolderInfo(f.path, visible[f.path].count if f.path in visible else 0)
+            for f in folders
+            if under_visible.get(f.path, 0) > 0 or under_every.get(f.path, 0) == 0
         ]
 
     async def create_folder(
@@ -550,6 +448,7 @@ class AssetEngine:
     async def soft_delete(self, principal: Principal, asset_id: str) -> Asset:
         def mark(asset: Asset) -> None:
             asset.deleted_at = utc_now()
+            asset.link_epoch += 1  # the links signed so far end here, restored or not
 
         asset = await self._update(principal, asset_id, mark)
         if asset.visibility == Visibility.PUBLIC or asset.storage.url is not None:
@@ -563,7 +462,7 @@ class AssetEngine:
             principal, await self.catalog.get(asset_id), include_deleted=policy.is_admin(principal)
         )
         policy.require_admin(principal)
-        await self._cleanup.purge(asset)
+        await purge_asset(self._deps, asset)
 
     async def _update(
         self,
@@ -616,8 +515,7 @@ class AssetEngine:
     async def run_cleanup(self, *, wait_for_lease: bool = True) -> CleanupReport:
         """One full pass now."""
         return await ask(
-            self._mailbox(self._cleanup_mailbox),
-            lambda r: RunCleanup(r, wait_for_lease=wait_for_lease),
+            self._mailbox(self._cleanup_mailbox), RunCleanup(wait_for_lease=wait_for_lease)
         )
 
     # --- what /metrics shows ---------------------------------------------------------------
@@ -659,7 +557,7 @@ class AssetEngine:
         self.hub.publish(asset_event(name, asset))
 
     @staticmethod
-    def _mailbox(channel: trio.MemorySendChannel[Any] | None) -> trio.MemorySendChannel[Any]:
+    def _mailbox(channel: Mailbox | None) -> Mailbox:
         if channel is None:
             raise EngineStopped("the engine is not running")
         return channel
@@ -705,3 +603,15 @@ async def open_engine(
     finally:
         with trio.move_on_after(10, shield=True):
             await store.close()
+
+
+def _counts_under(counts: dict[str, int]) -> dict[str, int]:
+    """For every folder, the assets in it and in its sub-folders (``/a/b``'s count to ``/a``
+    and ``/``)."""
+    totals: dict[str, int] = {}
+    for path, count in counts.items():
+        parts = path.strip("/").split("/") if path != "/" else []
+        for depth in range(len(parts) + 1):
+            ancestor = "/" + "/".join(parts[:depth])
+            totals[ancestor] = totals.get(ancestor, 0) + count
+    return totals

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,14 @@ MAX_CATEGORY = 100
 MAX_CUSTOM_BYTES = 16_384
 #: how deeply JSON a client sends may nest (MongoDB refuses documents past 100 levels)
 MAX_JSON_DEPTH = 32
+#: a customer id names a tenant and is the first segment of its storage keys: letters, digits
+#: and ``._-``, starting with a letter or digit, at most 64 characters (no ``/``, ``..``,
+#: spaces or control characters can reach a key or a log line)
+CUSTOMER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def is_customer_id(value: object) -> bool:
+    return isinstance(value, str) and CUSTOMER_ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True, slots=True)

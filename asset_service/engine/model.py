@@ -1,4 +1,4 @@
-"""The asset record (DESIGN §4) and the small value types around it.
+"""The asset record and the small value types around it.
 
 The record keeps the seed's ``assets`` schema field for field, plus ``category``, ``checksum``,
 ``current_version``, ``visibility``, ``revision`` and ``extracted``. ``to_document`` /
@@ -150,6 +150,9 @@ class Asset:
     visibility: Visibility = Visibility.CUSTOMER
     revision: int = 1
     extracted: dict[str, Any] = field(default_factory=dict)
+    #: bumped by every soft delete; signed download links carry it, so that a link signed
+    #: before a delete never works again, even once the asset is restored
+    link_epoch: int = 0
 
     @property
     def is_deleted(self) -> bool:
@@ -189,6 +192,8 @@ class Asset:
             "visibility": self.visibility.value,
             "revision": self.revision,
             "extracted": dict(self.extracted),
+            # only once there is one: records never deleted keep the seed's schema
+            **({"link_epoch": self.link_epoch} if self.link_epoch else {}),
         }
 
     @classmethod
@@ -223,6 +228,7 @@ class Asset:
             visibility=Visibility(doc.get("visibility") or Visibility.CUSTOMER),
             revision=int(doc.get("revision") or 1),
             extracted=dict(doc.get("extracted") or {}),
+            link_epoch=int(doc.get("link_epoch") or 0),
         )
 
 
@@ -268,7 +274,7 @@ def bucket_of(asset: Asset, asset_types: dict[str, AssetType]) -> str:
 
 
 def storage_key(customer_id: str, asset_id: str, version: int) -> str:
-    """The object key of one version (DESIGN §3): ``{customer_id}/{asset_id}/v{n}``."""
+    """The object key of one version: ``{customer_id}/{asset_id}/v{n}``."""
     return f"{customer_id}/{asset_id}/v{version}"
 
 
@@ -298,7 +304,7 @@ class UploadState(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class UploadPart:
     """One stored stretch of a resumable upload: ``size`` bytes in the temp bucket, in a blob
-    named by ``nonce`` (see ``engine._resumable.part_key``)."""
+    named by ``nonce`` (see ``engine.tus.part_key``)."""
 
     size: int
     nonce: str

@@ -1,4 +1,4 @@
-"""Access policy (DESIGN §7), in one place so every route and the CLI agree.
+"""Access policy, in one place so every route and the CLI agree.
 
 Tenancy is absolute: an asset of another customer, or a private asset of another user, is
 ``NotFound`` — never ``Forbidden``, which would confirm that it exists. ``Forbidden`` is only for
@@ -56,12 +56,23 @@ def check_readable(
     return asset
 
 
-def check_downloadable(principal: Principal | None, asset: Asset | None) -> Asset:
-    """The asset if ``principal`` may download its content: one it may read, or a public one
-    whoever asks — a public asset's bytes are public to every caller, with a token of any
-    customer or none (its record, versions and links are not: ``check_readable``)."""
-    if asset is not None and asset.visibility is Visibility.PUBLIC and not asset.is_deleted:
+def check_downloadable(
+    principal: Principal | None, asset: Asset | None, version: int | None = None
+) -> Asset:
+    """The asset if ``principal`` may download the content of ``version`` (``None``: the
+    current one): one it may read, or the current version of a public one whoever asks — a
+    public asset's current bytes are public to every caller, with a token of any customer or
+    none (its record, older versions and links are not: ``check_readable``, and anonymous
+    callers never get older versions)."""
+    if (
+        asset is not None
+        and asset.visibility is Visibility.PUBLIC
+        and not asset.is_deleted
+        and version in (None, asset.current_version)
+    ):
         return asset
+    if principal is None:
+        raise NotFound("no such asset")
     return check_readable(principal, asset)
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from . import policy
-from ._actor import ask
+from .actor import ask
 from .blobstore import BlobStore
 from .catalog import Catalog
 from .errors import EngineStopped, NotFound
@@ -169,5 +168,4 @@ class PreviewAccess:
         mailbox = self._actor.mailbox()
         if mailbox is None:
             raise EngineStopped("the engine is not running")
-        result: Any = await ask(mailbox, lambda r: MakePreviewsNow(asset_id, number, r))
-        return list(result)
+        return await ask(mailbox, MakePreviewsNow(asset_id, number))

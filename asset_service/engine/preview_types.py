@@ -36,6 +36,18 @@ class PreviewStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class PreviewSettings:
+    """The preview actor's configuration (``EngineConfig.previews``)."""
+
+    enabled: bool = True
+    #: previews made at once (``ASSET_PREVIEW_CONCURRENCY``); a pool of its own, not the
+    #: engine's heavy-inspection limiter, so previews never hold uploads back
+    concurrency: int = 2
+    #: seconds one rendering may take (``ASSET_PREVIEW_TIMEOUT``)
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class PreviewRequest:
     """What a renderer is given: the version's content as a local file (read it, never write
     or move it), a directory of its own to write its output into, and its time budget."""
@@ -186,3 +198,17 @@ class PreviewStates(Protocol):
         """Every asset id in order, after ``after`` (for ``asset-service previews
         --missing``), deleted or not."""
         ...
+
+
+def merge_peaks(peaks: list[list[float]], buckets: int) -> list[list[float]]:
+    """``peaks`` merged into ``buckets`` (each the min and max of the peaks it covers); as
+    they are when there are not more than ``buckets``."""
+    count = len(peaks)
+    if count <= buckets:
+        return peaks
+    merged = []
+    for index in range(buckets):
+        start, end = index * count // buckets, (index + 1) * count // buckets
+        group = peaks[start : max(end, start + 1)]
+        merged.append([min(p[0] for p in group), max(p[1] for p in group)])
+    return merged

@@ -31,21 +31,23 @@ from typing import Any
 
 import trio
 
-from ._actor import Reply, answer_with
 from ._preview_threads import BackgroundThreads
-from .blobstore import BlobStore
-from .catalog import Catalog
-from .events import Event, EventHub, asset_event
-from .model import Asset, AssetType, Version, bucket_of, utc_now
+from .actor import Envelope, Request
+from .dependencies import EngineDeps
+from .events import Event, asset_event
+from .model import Asset, Version, bucket_of, utc_now
 from .preview_store import store_variants
 from .preview_types import (
     NoPreview,
     Previewer,
     PreviewRequest,
+    PreviewSettings,
     PreviewState,
     PreviewStates,
     PreviewStatus,
 )
+
+__all__ = ["MakePreviews", "MakePreviewsNow", "PreviewActor", "PreviewSettings"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,15 +65,6 @@ def preview_lease(asset_id: str, version: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class PreviewSettings:
-    enabled: bool = True
-    #: previews made at once (``ASSET_PREVIEW_CONCURRENCY``)
-    concurrency: int = 2
-    #: seconds one rendering may take (``ASSET_PREVIEW_TIMEOUT``)
-    timeout: float = 60.0
-
-
-@dataclass(frozen=True, slots=True)
 class MakePreviews:
     """Make the missing previews of a committed version (no answer)."""
 
@@ -79,13 +72,12 @@ class MakePreviews:
     version: int
 
 
-@dataclass(slots=True)
-class MakePreviewsNow:
+@dataclass(frozen=True, slots=True)
+class MakePreviewsNow(Request[list[PreviewState]]):
     """The same, answered with the version's preview states once done."""
 
     asset_id: str
     version: int
-    reply: Reply
 
 
 #: ``(asset type, MIME type) -> the previewers of every plugin``
@@ -93,23 +85,14 @@ PreviewersOf = Callable[[str, str], Sequence[Previewer]]
 
 
 class PreviewActor:
-    def __init__(
-        self,
-        store: BlobStore,
-        catalog: Catalog,
-        states: PreviewStates,
-        hub: EventHub,
-        asset_types: Callable[[], dict[str, AssetType]],
-        previewers: PreviewersOf,
-        settings: PreviewSettings,
-    ) -> None:
-        self._store = store
-        self._catalog = catalog
+    def __init__(self, deps: EngineDeps, states: PreviewStates, previewers: PreviewersOf) -> None:
+        self._store = deps.store
+        self._catalog = deps.catalog
         self._states = states
-        self._hub = hub
-        self._asset_types = asset_types
+        self._hub = deps.hub
+        self._asset_types = deps.asset_types
         self._previewers = previewers
-        self.settings = settings
+        self.settings = deps.config.previews
         self._holder = f"previews-{uuid.uuid4().hex}"
         #: renderings run here, at the lowest CPU priority, at most ``concurrency`` at once
         self._threads: BackgroundThreads | None = None
@@ -176,9 +159,9 @@ class PreviewActor:
                     match message:
                         case MakePreviews(asset_id=asset_id, version=number):
                             self._enqueue(work_send, (asset_id, number))
-                        case MakePreviewsNow(asset_id=asset_id, version=number, reply=reply):
+                        case Envelope(request=MakePreviewsNow(asset_id=asset_id, version=number)):
                             nursery.start_soon(
-                                answer_with, reply, lambda a=asset_id, n=number: self.make(a, n)
+                                message.answer_with, lambda a=asset_id, n=number: self.make(a, n)
                             )
                         case _:
                             logger.error("preview actor: unexpected message %r", message)

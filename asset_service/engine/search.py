@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -56,16 +57,25 @@ def name_key(asset: Asset) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SortOrder:
+    """The order of a listing: one of ``SORT_FIELDS``, ascending or descending, ties broken
+    by ``asset_id`` in the same direction. Parsed once where a request comes in
+    (``parse``); the catalog adapters only read it."""
+
     field: str
     descending: bool
 
+    def __post_init__(self) -> None:
+        if self.field not in SORT_FIELDS:
+            raise ValueError(f"sort must be one of {', '.join(SORT_FIELDS)} (with - to reverse)")
+
     @classmethod
     def parse(cls, value: str) -> SortOrder:
-        descending = value.startswith("-")
-        field = value.removeprefix("-")
-        if field not in SORT_FIELDS:
-            raise ValueError(f"sort must be one of {', '.join(SORT_FIELDS)} (with - to reverse)")
-        return cls(field, descending)
+        """``name`` → ascending by name, ``-size`` → largest first. ``ValueError`` for a field
+        that is not sortable."""
+        return cls(value.removeprefix("-"), value.startswith("-"))
+
+    def __str__(self) -> str:
+        return f"-{self.field}" if self.descending else self.field
 
     def key(self, asset: Asset) -> Any:
         """The value this order compares for ``asset`` (ties are broken by ``asset_id``)."""
@@ -82,25 +92,57 @@ SORT_FIELDS = {
 }
 
 
+#: newest first
+NEWEST_FIRST = SortOrder("created_at", descending=True)
+
+
 def encode_cursor(order: SortOrder, value: Any, asset_id: str) -> str:
     raw = json.dumps([order.field, value, asset_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+#: longer than any cursor an adapter issues (a name's sort key: 255 characters, which NFKD
+#: may expand up to 18-fold, each escaped to 6 in JSON, in base64)
+MAX_CURSOR_CHARS = 65536
+#: sort values a cursor may carry: what SQLite's INTEGER and MongoDB's int64 hold
+MAX_CURSOR_INT = 2**63 - 1
+MAX_CURSOR_TEXT = 8192
+MAX_CURSOR_ID = 64
+
+
 def decode_cursor(cursor: str, order: SortOrder) -> tuple[Any, str]:
     """The (sort value, asset_id) a page ended at. ``ValueError`` for anything we did not issue
-    for this sort field."""
+    for this sort field: the shape is checked in full (a value too large for the backends, a
+    non-finite number, JSON nested without end are all refused here, never by a backend)."""
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise ValueError("invalid cursor")
     try:
         raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        value = json.loads(raw)
-    except (binascii.Error, ValueError) as exc:  # JSON and UTF-8 errors are ValueErrors
+        value = json.loads(raw, parse_constant=_refuse_constant)
+    # JSON and UTF-8 errors are ValueErrors; deep nesting a RecursionError
+    except (binascii.Error, ValueError, RecursionError) as exc:
         raise ValueError("invalid cursor") from exc
     if not (isinstance(value, list) and len(value) == 3 and value[0] == order.field):
         raise ValueError("invalid cursor (or one from another sort order)")
-    field, position, asset_id = value
-    expected = (int, float) if field in ("size", "duration") else str
-    if not isinstance(asset_id, str) or not isinstance(position, expected):
+    _, position, asset_id = value
+    if not isinstance(asset_id, str) or not 0 < len(asset_id) <= MAX_CURSOR_ID:
         raise ValueError("invalid cursor")
-    if isinstance(position, bool):
+    if not _valid_position(order.field, position):
         raise ValueError("invalid cursor")
     return position, asset_id
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} in a cursor")
+
+
+def _valid_position(field: str, position: Any) -> bool:
+    if isinstance(position, bool):
+        return False
+    if field == "size":
+        return isinstance(position, int) and 0 <= position <= MAX_CURSOR_INT
+    if field == "duration":
+        if isinstance(position, int):
+            return -1 <= position <= MAX_CURSOR_INT
+        return isinstance(position, float) and math.isfinite(position) and position >= -1
+    return isinstance(position, str) and len(position) <= MAX_CURSOR_TEXT

@@ -10,14 +10,47 @@ from quart_trio import QuartTrio
 from asset_service.config import ConfigError, Settings
 from asset_service.engine import AssetEngine
 
-from ._bounded_body import BoundedASGIHTTPConnection, BoundedRequest, tune_hypercorn
+from ._bounded_body import (
+    BODY_DEADLINES,
+    BodyDeadlines,
+    BoundedASGIHTTPConnection,
+    BoundedRequest,
+    tune_hypercorn,
+)
 from .auth import TokenPolicy, policy_from_settings
 from .context import Services
 from .cors import install_cors
 from .header_limit import HeaderLimit
+from .host_header import HostHeaderGuard
 from .metrics import ROUTE_KEY, UNMATCHED, HttpMetrics, MetricsMiddleware
+from .openapi import OPENAPI_KEY, openapi_document
 from .problems import register_error_handlers
-from .routes import assets, content, docs, events, health, library, metrics, previews, uploads
+from .routes import (
+    assets,
+    content,
+    docs,
+    events,
+    graphql,
+    health,
+    library,
+    metrics,
+    previews,
+    tus,
+)
+
+#: every route of the API, by blueprint
+BLUEPRINTS = (
+    health.blueprint,
+    assets.blueprint,
+    content.blueprint,
+    library.blueprint,
+    docs.blueprint,
+    metrics.blueprint,
+    tus.blueprint,
+    events.blueprint,
+    graphql.blueprint,
+    previews.blueprint,
+)
 
 
 def token_policy(settings: Settings) -> TokenPolicy:
@@ -37,27 +70,29 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
     app.asgi_http_class = BoundedASGIHTTPConnection
     tune_hypercorn()  # larger socket reads: the upload path's cost is per chunk
     # Upload size is enforced while streaming (413); Quart's own limit counts only buffered
-    # bytes. Body and response deadlines are per-chunk idle timeouts and none, respectively.
+    # bytes. Body deadlines are ours (idle and total, ``BodyDeadlines``); responses have none.
     app.config["MAX_CONTENT_LENGTH"] = None
     app.config["BODY_TIMEOUT"] = None
     app.config["RESPONSE_TIMEOUT"] = None
+    app.config[BODY_DEADLINES] = BodyDeadlines(
+        idle=settings.upload_idle_timeout,
+        floor=settings.body_deadline_floor,
+        min_rate=settings.body_min_rate,
+    )
     counters = HttpMetrics()
+    counters.watch(engine)
     app.extensions["asset_service"] = Services(engine, tokens, settings, counters)
     # (inside the metrics: a refused request is counted, as ``unmatched``)
     app.asgi_app = HeaderLimit(app.asgi_app)  # type: ignore[method-assign]
+    app.asgi_app = HostHeaderGuard(app.asgi_app)  # type: ignore[method-assign]
     app.asgi_app = MetricsMiddleware(app.asgi_app, counters)  # type: ignore[method-assign]
     app.before_request(_note_route)
     register_error_handlers(app)
     install_cors(app, settings.cors_origins)
-    app.register_blueprint(health.blueprint)
-    app.register_blueprint(assets.blueprint)
-    app.register_blueprint(content.blueprint)
-    app.register_blueprint(library.blueprint)
-    app.register_blueprint(docs.blueprint)
-    app.register_blueprint(metrics.blueprint)
-    app.register_blueprint(uploads.blueprint)
-    app.register_blueprint(events.blueprint)
-    app.register_blueprint(previews.blueprint)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    # Built once, here: a route without its @operation stops the app from being created.
+    app.extensions[OPENAPI_KEY] = openapi_document(app, sorted(engine.asset_types()))
     return app
 
 

@@ -1,4 +1,4 @@
-"""Bearer-token authentication (DESIGN §7): JWTs signed with the shared secret (HS256/384/512)
+"""Bearer-token authentication: JWTs signed with the shared secret (HS256/384/512)
 or verified with a public key (RS*/PS* with an RSA key, ES* with an EC key on the algorithm's
 curve), checked against an algorithm allow-list (``none`` is never allowed), ``exp`` required,
 ``aud``/``iss`` checked when configured. Claims: ``sub`` (user), ``customer_id``, ``roles``.
@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from quart import Request
 
 from asset_service.config import ConfigError, Settings
+from asset_service.engine import fields as field_rules
 from asset_service.engine.errors import InvalidInput
 from asset_service.engine.model import Principal, Role
 
@@ -35,6 +36,9 @@ RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 EC_CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
 SUPPORTED_ALGORITHMS = (*HMAC_ALGORITHMS, *RSA_ALGORITHMS, *EC_CURVES)
 MIN_RSA_BITS = 2048
+CUSTOMER_ID_RULE = (
+    "{name} must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,8 @@ class TokenPolicy:
     audience: str = ""
     issuer: str = ""
     leeway: float = 5.0
+    #: seconds a token's ``exp`` may lie in the future
+    max_lifetime: float = 7 * 86400.0
     #: the key RS*/PS*/ES* tokens are verified with (``load_public_key``), or ``None``
     public_key: Any = None
 
@@ -166,6 +172,7 @@ def policy_from_settings(settings: Settings) -> TokenPolicy:
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
         leeway=settings.jwt_leeway,
+        max_lifetime=settings.jwt_max_lifetime,
         public_key=public_key,
     )
 
@@ -223,9 +230,20 @@ def verify_token(policy: TokenPolicy, token: str) -> Principal:
         # PyJWTError, not only InvalidTokenError: a key or algorithm the token names that
         # can't be used (InvalidKeyError…) is the token's fault, not a 500.
         raise unauthorized(f"the token is not valid: {error}") from None
+    expires = claims["exp"]
+    # PyJWT takes any number (or a numeric string): "1e308" would be a token for ever
+    if not isinstance(expires, int) or isinstance(expires, bool):
+        raise unauthorized("the token's exp must be an integer (seconds since the epoch)")
+    if expires > time.time() + policy.max_lifetime + policy.leeway:
+        raise unauthorized(
+            f"the token's exp is more than {policy.max_lifetime:g} seconds away "
+            "(ASSET_JWT_MAX_LIFETIME)"
+        )
     user, customer, roles = claims["sub"], claims["customer_id"], claims.get("roles", [])
     if not isinstance(user, str) or not user or not isinstance(customer, str) or not customer:
         raise unauthorized("the token's sub and customer_id must be non-empty strings")
+    if not field_rules.is_customer_id(customer):
+        raise unauthorized(CUSTOMER_ID_RULE.format(name="the token's customer_id"))
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise unauthorized("the token's roles must be a list of strings")
     known = {role.value for role in Role}
@@ -252,6 +270,8 @@ def principal_of(policy: TokenPolicy, token: str, on_behalf_of: str | None) -> P
         customer = (on_behalf_of or "").strip()
         if not customer:
             raise InvalidInput("a service token must name its customer in X-Customer-Id")
+        if not field_rules.is_customer_id(customer):
+            raise InvalidInput(CUSTOMER_ID_RULE.format(name="X-Customer-Id"))
         principal = Principal(principal.user_id, customer, principal.roles)
     return principal
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from .routes.uploads import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
+from .routes.tus import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
 
 EXPOSED = (
     "Location",

@@ -4,6 +4,7 @@ ignored; a known one with an invalid value is a 400 naming it."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,10 @@ from asset_service.engine import fields as field_rules
 from asset_service.engine.errors import InvalidInput
 from asset_service.engine.search import SortOrder, query_words
 
-from .context import parse_decimal
+from .context import services
+from .cursors import cursor_key as derive_cursor_key
+from .cursors import seal, unseal
+from .params import parse_decimal
 from .serialize import asset_json
 
 DEFAULT_LIMIT = 50
@@ -86,6 +90,7 @@ def asset_query(
     *,
     asset_type: str | None = None,
     search: bool = False,
+    cursor_key: bytes | None = None,
 ) -> AssetQuery:
     """Pagination and folder filters for every list; with ``search``, every filter of
     ``GET /api/assets/search``."""
@@ -93,7 +98,6 @@ def asset_query(
         "customer_id": customer_id,
         "type": asset_type,
         "limit": _int(args, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
-        "cursor": _one(args, "cursor"),
         "recursive": _flag(args, "recursive"),
         "deleted": None if _flag(args, "include_deleted") else False,
     }
@@ -107,11 +111,19 @@ def asset_query(
     sort = _one(args, "sort")
     if sort is not None:
         try:
-            SortOrder.parse(sort)
+            values["sort"] = SortOrder.parse(sort)
         except ValueError as error:
             raise InvalidInput(str(error)) from None
-        values["sort"] = sort
-    return AssetQuery(**values)
+    query = AssetQuery(**values)
+    cursor = _one(args, "cursor")
+    if cursor is not None:
+        key = cursor_key or _cursor_key()
+        query = replace(query, cursor=unseal(key, str(query.sort), cursor))
+    return query
+
+
+def _cursor_key() -> bytes:
+    return derive_cursor_key(services().settings.url_signing_secret)
 
 
 def _search_filters(args: MultiDict[str, str]) -> dict[str, Any]:
@@ -150,5 +162,10 @@ def _search_filters(args: MultiDict[str, str]) -> dict[str, Any]:
     return found
 
 
-def page_json(page: Page) -> dict[str, Any]:
-    return {"items": [asset_json(asset) for asset in page.items], "next_cursor": page.next_cursor}
+def page_json(page: Page, query: AssetQuery, cursor_key: bytes | None = None) -> dict[str, Any]:
+    """A page as JSON, its cursor signed for the query's sort order. ``cursor_key``: given
+    where Quart's app context is out of reach (GraphQL's worker threads)."""
+    return {
+        "items": [asset_json(asset) for asset in page.items],
+        "next_cursor": seal(cursor_key or _cursor_key(), str(query.sort), page.next_cursor),
+    }

@@ -1,5 +1,5 @@
 """``Range`` requests on one representation (RFC 9110 §14), with nginx's answers as the
-reference for the edge cases (FIELD-NOTES): clamped ends, suffix ranges longer than the file,
+reference for the edge cases (docs/decisions.md): clamped ends, suffix ranges longer than the file,
 416 with ``bytes */SIZE`` for unsatisfiable or malformed byte ranges."""
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Asset-type plugins: the hooks, the plugin manager, the built-in plugins.
+"""Asset-type plugins: the hooks, loading them, the built-in plugins.
 
 What a plugin author imports comes from here::
 
     from asset_service.plugins import AssetType, Description, Detected, hookimpl
 
-Implements the engine's ``ContentInspector`` port (``manager.PluginInspector``); the engine
+Implements the engine's ``ContentInspector`` port (``inspector.PluginInspector``); the engine
 never imports this package.
 """
 

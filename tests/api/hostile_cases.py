@@ -75,8 +75,8 @@ class Case:
 @dataclass
 class World:
     """What the cases address: acme's ``doc`` (alice's), ``public`` and ``private`` (owen's)
-    text assets, globex's ``gdoc``, one resumable upload each (``upload``, ``gupload``), and
-    a signed link to ``doc`` v1."""
+    text assets, ``public2`` (alice's, public, two versions), globex's ``gdoc``, one resumable
+    upload each (``upload``, ``gupload``), and a signed link to ``doc`` v1."""
 
     ids: dict[str, str]
     personas: dict[str, dict[str, str]]
@@ -131,6 +131,14 @@ async def build_world(
     await upload("doc", "editor", tags="doc", folder="/docs")
     await upload("public", "editor", visibility="public")
     await upload("private", "owen", visibility="private")
+    # a public asset with two versions: only the current one (v2) is public
+    await upload("public2", "editor", visibility="public")
+    second = await client.post(
+        f"/api/assets/{ids['public2']}/versions",
+        headers=people["editor"],
+        files={"file": ("public2.txt", TEXT_BYTES[::-1], "text/plain")},
+    )
+    assert second.status_code == 201, second.text
     await upload("gdoc", "other")
     for key, who in (("upload", "editor"), ("gupload", "other")):
         response = await client.post(
@@ -216,7 +224,8 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "aud": AUDIENCE,
         "iss": ISSUER,
         "iat": now,
-        "exp": now + 3600,  # tokens are made at collection: outlive a slow suite
+        # a day: cases are built when the module is collected, long before some run
+        "exp": now + 86400,
     }
     base.update(overrides)
     return {key: value for key, value in base.items() if value is not None}

@@ -1,5 +1,5 @@
-"""Bearer JWTs (DESIGN §7), tenancy (another customer's asset is a 404, never a 403),
-visibility and roles."""
+"""Bearer JWTs, tenancy (another customer's asset is a 404, never a 403), visibility and roles
+(docs/architecture.md, "Tenancy and roles")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Request bodies have backpressure (FIELD-NOTES: "Quart's request body has no backpressure").
+"""Request bodies have backpressure (docs/decisions.md: "Quart's request body has no backpressure").
 
 ``BoundedASGIHTTPConnection`` stops taking body messages from Hypercorn while ``HIGH_WATER``
 bytes wait in the request's ``BoundedBody``; ``peak_buffered`` records the most that ever
@@ -24,7 +24,7 @@ from quart_trio.asgi import TrioASGIHTTPConnection
 
 from asset_service.config import Settings
 from asset_service.engine import AssetEngine
-from asset_service.engine._upload import UploadActor
+from asset_service.engine.upload_actor import UploadActor
 from asset_service.http import create_app
 from asset_service.http._bounded_body import HIGH_WATER, BoundedBody
 

@@ -1,5 +1,6 @@
-"""Bad input (DESIGN §8): each gets a clear 4xx problem document and leaves nothing behind —
-no temp blob, no partial file, no new blob, no catalog record, no open upload session."""
+"""Bad input (docs/architecture.md, "Bad input"): each gets a clear 4xx problem document and
+leaves nothing behind — no temp blob, no partial file, no new blob, no catalog record, no open
+upload session."""
 
 from __future__ import annotations
 

@@ -19,6 +19,8 @@ another customer's asset is a 404, never a 403 (tenancy hides existence).
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections import Counter
 from dataclasses import replace
@@ -125,6 +127,18 @@ def served_as(mime: str, inline: str) -> Check:
     return check
 
 
+async def relative_link(response: httpx.Response, world: World) -> None:
+    """A signed link is relative (no ``ASSET_PUBLIC_URL``): never built from ``Host``."""
+    assert response.json()["url"].startswith("/api/assets/"), response.text
+    assert "evil" not in response.text
+
+
+def raw_cursor(value: object) -> str:
+    """A cursor in the catalog's unsigned shape (base64 of JSON), as a forger would make it."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
 def flood(count: int, size: int) -> dict[str, str]:
     return {f"X-Flood-{n}": "v" * size for n in range(count)}
 
@@ -191,6 +205,15 @@ CASES = [
     Case("custom-value-20000", L, "PUT", A, 400, "larger than 16384",
          json={"custom": {"k": "v" * 20_000}}),
     Case("query-10000", L, "GET", "/api/assets/search?q=" + "q" * 10_000, 400, "longer than"),
+    Case("cursor-forged-size-overflow", L, "GET",
+         "/api/assets/search?sort=size&cursor=" + raw_cursor(["size", 10**30, "x"]), 400,
+         "cursor"),
+    Case("cursor-nested-3000", L, "GET",
+         "/api/library/document?sort=size&cursor=" + raw_cursor("[" * 3000 + "]" * 3000), 400,
+         "cursor"),
+    Case("cursor-tampered-signature", L, "GET",
+         "/api/audio-library?cursor=" + raw_cursor(["created_at", "2020", "x"]) + ".AAAA", 400,
+         "cursor"),
     Case("folder-param-5000", L, "GET", "/api/audio-library/stats?folder=/" + "f" * 5000, 400,
          "folder"),
     Case("json-body-300k", L, "PUT", A, 400, "larger than 256 KiB",
@@ -228,6 +251,9 @@ CASES = [
          headers=flood(500, 40)),
     Case("head-20k-in-two-reads", H, "GET", "/api/library/document/categories", 431,
          raw=True, split=17_000, headers=flood(50, 400)),
+    Case("host-label-too-long", H, "GET", A, 200, headers={"Host": "x" * 200}),
+    Case("host-of-another-site-in-link", H, "GET", A + "/url", 200,
+         headers={"Host": "evil.example"}, check=relative_link),
     Case("header-nul-byte", H, "GET", "/api/library/document/categories", 400, raw=True,
          headers={"X-Evil": "a\x00b"}),
     # ranges: nginx's answers; several ranges are served whole
@@ -296,9 +322,9 @@ CASES = [
     Case("token-alg-none", K, "DELETE", A, 401, "not allowed", who="anonymous",
          headers=bearer(unsigned())),
     Case("token-wrong-audience", K, "GET", "/api/assets/search", 401, "audience",
-         who="anonymous", headers=bearer(token(aud="another-service"))),
+         who="anonymous", headers=lambda w: bearer(token(aud="another-service"))),
     Case("token-wrong-issuer", K, "GET", "/api/library/image", 401, "issuer", who="anonymous",
-         headers=bearer(token(iss="https://evil.test"))),
+         headers=lambda w: bearer(token(iss="https://evil.test"))),
     Case("token-without-bearer", K, "GET", AUDIO, 401, "Bearer", who="anonymous",
          headers=lambda w: {"Authorization": w.auth("editor")["Authorization"][7:]}),
     Case("token-garbage", K, "HEAD", "/api/uploads/{upload}", 401, who="anonymous",
@@ -306,6 +332,22 @@ CASES = [
     Case("token-in-query-string", K, "GET", "/api/assets/{doc}?access_token=x", 401, "Bearer",
          who="anonymous"),
     Case("token-of-another-customer", K, "GET", A, 404, "not found", who="other"),
+    Case("token-customer-with-slash", K, "PUT", A, 401, "customer_id", who="anonymous",
+         headers=bearer(token(customer_id="acme/evil")), json={"title": "x"}),
+    Case("token-customer-dotdot", K, "GET", A, 401, "customer_id", who="anonymous",
+         headers=bearer(token(customer_id=".."))),
+    Case("token-customer-300-chars", K, "GET", AUDIO, 401, "customer_id", who="anonymous",
+         headers=bearer(token(customer_id="c" * 300))),
+    Case("token-customer-newline", K, "GET", AUDIO, 401, "customer_id", who="anonymous",
+         headers=bearer(token(customer_id="acme\n"))),
+    Case("token-exp-string", K, "GET", A, 401, "exp", who="anonymous",
+         headers=lambda w: bearer(token(exp=str(int(time.time()) + 600)))),
+    Case("token-exp-1e308", K, "GET", A, 401, "exp", who="anonymous",
+         headers=bearer(token(exp=1e308))),
+    Case("token-lifetime-30-days", K, "GET", A, 401, "exp", who="anonymous",
+         headers=lambda w: bearer(token(exp=int(time.time()) + 30 * 86400))),
+    Case("service-customer-with-slash", K, "GET", "/api/audio-library/stats", 400,
+         "X-Customer-Id", who="service-nobody", headers={"X-Customer-Id": "acme/evil"}),
     Case("service-without-customer", K, "GET", "/api/audio-library/stats", 400,
          "X-Customer-Id", who="service-nobody"),
     # other customers' ids: a 404 like a missing id, never a 403
@@ -346,6 +388,10 @@ CASES = [
          "not found", who="other"),
     Case("colleague-downloads-private", V, "GET", "/api/assets/{private}/download", 404,
          "not found"),
+    Case("anonymous-old-version-of-public", V, "GET", "/api/assets/{public2}/download?version=1",
+         401, "Bearer", who="anonymous"),
+    Case("other-customer-old-version-of-public", V, "HEAD",
+         "/api/assets/{public2}/download?version=1", 404, who="other"),
     Case("link-v1-tampered-to-v2", V, "GET", A + "/download?{link}", 403, "signature",
          who="anonymous"),
     Case("link-expired", V, "GET", A + "/download?{expired}", 403, "expired", who="anonymous"),
@@ -474,7 +520,7 @@ async def test_every_api_route_has_a_case(engine, settings):
     /api/events has its refused handshakes in test_events_ws.py)."""
     app = create_app(engine, settings)
     some_id = "00000000-0000-4000-8000-000000000000"
-    ids = dict.fromkeys(("doc", "public", "private", "gdoc", "missing"), some_id)
+    ids = dict.fromkeys(("doc", "public", "public2", "private", "gdoc", "missing"), some_id)
     world = World({**ids, "upload": "u" * 32, "gupload": "g" * 32, "link": ""}, {}, b"", None)
     covered = set()
     for case in CASES:

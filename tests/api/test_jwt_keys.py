@@ -1,4 +1,4 @@
-"""Public-key tokens (DESIGN §7): RS256 and ES256 verified with ``ASSET_JWT_PUBLIC_KEY`` (PEM text
+"""Public-key tokens: RS256 and ES256 verified with ``ASSET_JWT_PUBLIC_KEY`` (PEM text
 or a file), next to HS256 with the secret; the allow-list, ``exp``, ``aud``/``iss``; the
 key-confusion attack (an HS256 token whose "secret" is the public key) refused; and every
 configuration that cannot work stopped at start."""

@@ -1,6 +1,7 @@
 """``/openapi.json`` and ``/docs``: the document is valid OpenAPI 3.1, describes exactly the routes
-the app has (a route added, removed or renamed without the document fails here), and the docs
-page needs nothing from outside the service."""
+the app has (a route added, removed or renamed without the document fails here — and a route
+without its ``@operation`` stops the app from being created), and the docs page needs nothing
+from outside the service."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from asset_service.http import create_app
-from asset_service.http.openapi import PROBLEM_JSON, openapi_document
+from asset_service.http.openapi import OPENAPI_KEY, PROBLEM_JSON, openapi_document
 
-#: routes that serve the description itself, and Quart's static files
-UNDOCUMENTED = {"/openapi.json", "/docs"}
+#: routes that serve the description itself, Quart's static files, and GraphQL (its own
+#: schema is docs/schema.graphql, checked by tests/api/test_graphql.py)
+UNDOCUMENTED = {"/openapi.json", "/docs", "/graphql", "/graphql/static/<name>"}
 IMPLICIT_METHODS = {"OPTIONS", "HEAD"}
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -40,8 +42,8 @@ def app_routes(engine, settings) -> dict[str, dict[str, Any]]:
     return routes
 
 
-def document_for(engine) -> dict[str, Any]:
-    return openapi_document(sorted(engine.asset_types()))
+def document_for(engine, settings) -> dict[str, Any]:
+    return openapi_document(create_app(engine, settings), sorted(engine.asset_types()))
 
 
 def operations(document: dict[str, Any]):
@@ -63,15 +65,15 @@ def resolve(document: dict[str, Any], node: Any) -> Any:
 # --- the document ---------------------------------------------------------------------------
 
 
-async def test_the_document_is_valid_openapi_3_1(engine):
-    document = document_for(engine)
+async def test_the_document_is_valid_openapi_3_1(engine, settings):
+    document = document_for(engine, settings)
     assert document["openapi"].startswith("3.1")
     validate(document, cls=OpenAPIV31SpecValidator)
 
 
 async def test_every_route_is_documented_and_every_documented_route_exists(engine, settings):
     routes = app_routes(engine, settings)
-    document = document_for(engine)
+    document = document_for(engine, settings)
     undocumented = sorted(set(routes) - set(document["paths"]))
     assert not undocumented, f"routes missing from the OpenAPI document: {undocumented}"
     missing = sorted(set(document["paths"]) - set(routes))
@@ -87,7 +89,7 @@ async def test_every_route_is_documented_and_every_documented_route_exists(engin
 
 async def test_path_parameters_match_the_routes(engine, settings):
     routes = app_routes(engine, settings)
-    document = document_for(engine)
+    document = document_for(engine, settings)
     for path, method, operation in operations(document):
         declared = {
             p["name"]: p
@@ -101,8 +103,8 @@ async def test_path_parameters_match_the_routes(engine, settings):
             assert kind == ("integer" if converter == "IntegerConverter" else "string"), name
 
 
-async def test_every_operation_documents_its_problems(engine):
-    document = document_for(engine)
+async def test_every_operation_documents_its_problems(engine, settings):
+    document = document_for(engine, settings)
     ids = [operation["operationId"] for _, _, operation in operations(document)]
     assert len(ids) == len(set(ids)), "operationIds must be unique"
     for path, method, operation in operations(document):
@@ -122,8 +124,8 @@ async def test_every_operation_documents_its_problems(engine):
             assert "400" in responses, (method, path)
 
 
-async def test_asset_types_come_from_the_engine(engine):
-    document = document_for(engine)
+async def test_asset_types_come_from_the_engine(engine, settings):
+    document = document_for(engine, settings)
     param = document["components"]["parameters"]["AssetType"]
     assert param["schema"]["enum"] == sorted(engine.asset_types())
 
@@ -131,11 +133,16 @@ async def test_asset_types_come_from_the_engine(engine):
 # --- served ---------------------------------------------------------------------------------
 
 
-async def test_openapi_json_is_served_without_a_token(client, engine):
+async def test_openapi_json_is_served_without_a_token(client, engine, settings):
     response = await client.get("/openapi.json")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
-    assert response.json() == document_for(engine)
+    assert response.json() == document_for(engine, settings)
+
+
+async def test_the_app_keeps_the_document_it_was_created_with(engine, settings):
+    app = create_app(engine, settings)
+    assert app.extensions[OPENAPI_KEY] == openapi_document(app, sorted(engine.asset_types()))
 
 
 async def test_docs_page_is_self_contained(client):

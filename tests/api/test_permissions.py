@@ -1,5 +1,5 @@
-"""The permission matrix (DESIGN §7, issue 3): every route by every kind of caller gives the
-documented status, and nothing of another customer ever leaks.
+"""The permission matrix (docs/architecture.md, issue 3): every route by every kind of caller
+gives the documented status, and nothing of another customer ever leaks.
 
 Callers: a ``viewer``, an ``editor`` and an ``admin`` of customer acme; a ``service`` acting for
 acme (``X-Customer-Id: acme``) and one that names no customer (400); an ``admin`` and a
@@ -635,8 +635,8 @@ async def test_private_assets_are_for_their_owner_and_admins(client, auth, check
 
 async def test_public_assets_download_without_a_token(client, auth, checker: Checker):
     """A public asset's content is public: downloadable without a token, by any caller with
-    a valid token, any version; its record, versions and links still need a token and
-    tenancy. In the trash, it is public no more."""
+    a valid token, its current version (older ones: test_security_findings.py); its record,
+    versions and links still need a token and tenancy. In the trash, it is public no more."""
     worlds = checker.worlds
     await worlds.build()
     public = await worlds.upload("acme", TEXT_BYTES, "acme-secret-public.txt", visibility="public")

@@ -429,3 +429,14 @@ async def test_concurrent_new_versions_are_both_kept(client, auth, text_asset):
     listed = (await client.get(f"/api/assets/{asset_id}/versions", headers=auth())).json()
     assert [v["version"] for v in listed["items"]] == [3, 2, 1]
     assert {v["checksum"] for v in listed["items"][:2]} == {sha256(b) for b in bodies}
+
+
+def test_the_query_parser_hands_the_catalog_a_typed_sort():
+    from werkzeug.datastructures import MultiDict
+
+    from asset_service.engine.search import SortOrder
+    from asset_service.http.query import asset_query
+
+    query = asset_query(MultiDict({"sort": "-size"}), "acme", search=True)
+    assert query.sort == SortOrder("size", descending=True)
+    assert asset_query(MultiDict(), "acme").sort == SortOrder("created_at", descending=True)

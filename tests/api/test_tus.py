@@ -109,7 +109,7 @@ async def wait_until_idle(engine: AssetEngine, upload_id: str) -> None:
     """Until no request of this upload runs in the server (an interrupted one saves what it
     received in its cleanup, after the client is gone)."""
     with trio.fail_after(10):
-        while upload_id in engine._resumable.busy_sessions():  # noqa: ASYNC110 - polls the server
+        while upload_id in engine.in_flight.upload_sessions:  # noqa: ASYNC110 - polls the server
             await trio.sleep(0.01)
 
 

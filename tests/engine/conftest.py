@@ -8,6 +8,10 @@ test runs once per adapter. Adapter-specific tests take the adapter's own fixtur
 - ``moto_blob_store``: the S3 store against the session's moto_server, on a bucket prefix of
   its own;
 - ``mongomock_catalog``: the MongoDB catalog on a fresh in-memory mongomock client;
+- ``nx_catalog``: the MongoDB catalog over the wire, on the session's nx-27017 (a database of
+  its own per test). It runs every catalog contract suite but search (a module says
+  ``RUNS_ON_NX = False``): nx-27017's aggregations and range queries over arrays are not
+  MongoDB's, and every search contract test fails there;
 - ``minio_blob_store``, ``mongo_catalog``: the same adapters against real servers named by
   ``ASSET_TEST_S3_URL`` / ``ASSET_TEST_MONGO_URL`` (skipped when unset), on a bucket prefix or a
   database of their own, dropped afterwards.
@@ -59,6 +63,7 @@ BLOB_STORES = [
 CATALOGS = [
     "sqlite_catalog",
     "mongomock_catalog",
+    "nx_catalog",
     pytest.param("mongo_catalog", marks=needs_real_mongo),
 ]
 
@@ -135,6 +140,23 @@ async def mongomock_catalog() -> AsyncIterator[MongoCatalog]:
 
 
 @pytest.fixture
+async def nx_catalog(nx_url: str) -> AsyncIterator[MongoCatalog]:
+    database = f"asset_test_{uuid.uuid4().hex[:12]}"
+    catalog = MongoCatalog(f"{nx_url}/{database}?serverSelectionTimeoutMS=5000")
+    await catalog.open()
+    try:
+        yield catalog
+    finally:
+        await catalog.close()
+        await trio.to_thread.run_sync(drop_database, nx_url, database)
+
+
+def drop_database(url: str, database: str) -> None:
+    with pymongo.MongoClient(url, serverSelectionTimeoutMS=5000) as client:
+        client.drop_database(database)
+
+
+@pytest.fixture
 async def mongo_catalog() -> AsyncIterator[MongoCatalog]:
     database = f"asset_test_{uuid.uuid4().hex[:12]}"
     catalog = MongoCatalog(REAL_MONGO_URL, database=database)
@@ -143,12 +165,7 @@ async def mongo_catalog() -> AsyncIterator[MongoCatalog]:
         yield catalog
     finally:
         await catalog.close()
-
-        def drop() -> None:
-            with pymongo.MongoClient(REAL_MONGO_URL, serverSelectionTimeoutMS=5000) as client:
-                client.drop_database(database)
-
-        await trio.to_thread.run_sync(drop)
+        await trio.to_thread.run_sync(drop_database, REAL_MONGO_URL, database)
 
 
 #: what a test using both ports (an engine) runs on: the embedded pair and the production pair,
@@ -166,8 +183,9 @@ ENGINE_PAIRS = [
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """``blob_store`` over ``BLOB_STORES``, ``catalog`` over ``CATALOGS``, both at once over
-    ``ENGINE_PAIRS`` — unless the test parametrizes them itself."""
+    """``blob_store`` over ``BLOB_STORES``, ``catalog`` over ``CATALOGS`` (without nx-27017 for
+    a module that says ``RUNS_ON_NX = False``), both at once over ``ENGINE_PAIRS`` — unless
+    the test parametrizes them itself."""
     marked = {
         name.strip()
         for mark in metafunc.definition.iter_markers("parametrize")
@@ -180,7 +198,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     elif wanted == ["blob_store"]:
         metafunc.parametrize("blob_store", BLOB_STORES, indirect=True)
     elif wanted == ["catalog"]:
-        metafunc.parametrize("catalog", CATALOGS, indirect=True)
+        catalogs = CATALOGS
+        if not getattr(metafunc.module, "RUNS_ON_NX", True):
+            catalogs = [name for name in CATALOGS if name != "nx_catalog"]
+        metafunc.parametrize("catalog", catalogs, indirect=True)
 
 
 # Plain fixtures handing out async ones: pytest-trio resolves the adapter fixture (and runs its

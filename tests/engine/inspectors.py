@@ -43,5 +43,8 @@ class TinyInspector:
             return Description(dimensions=Dimensions(4, 3), extracted={"lines": 0})
         return Description(extracted={"lines": data.count(b"\n")})
 
+    def safe_inline(self, mime_type: str, content: bytes) -> bool:
+        return False
+
     def notify(self, event: Event) -> None:
         self.events.append(event)

@@ -358,3 +358,13 @@ async def test_local_file(store: BlobStore) -> None:
 async def test_close_is_idempotent(blob_store: BlobStore) -> None:
     await blob_store.close()
     await blob_store.close()
+
+
+async def test_local_root_when_declared_holds_each_blob_as_a_file(store: BlobStore) -> None:
+    """The capability a front web server relies on (``X-Accel-Redirect``): declared only by
+    stores whose blobs are local files, and then exactly at ``{root}/{bucket}/{key}``."""
+    await put(store, BUCKET, "cust/asset/v1", DATA)
+    root = store.local_root
+    if root is None:
+        return  # not a store of local files: the service streams the bytes itself
+    assert (root / BUCKET / "cust" / "asset" / "v1").read_bytes() == DATA

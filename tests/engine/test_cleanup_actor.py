@@ -9,8 +9,8 @@ import pytest
 import trio
 
 from asset_service.engine import AssetQuery, EngineConfig, open_engine
-from asset_service.engine._cleanup import PASS_LEASE, PASS_LEASE_TTL, CleanupActor
 from asset_service.engine.adapters.sqlite import SqliteCatalog
+from asset_service.engine.cleanup_actor import PASS_LEASE, PASS_LEASE_TTL, CleanupActor
 from asset_service.engine.model import TEMP_BUCKET
 
 from .conftest import ADMIN, EDITOR

@@ -1,7 +1,7 @@
 """What only the MongoDB catalog promises, beyond the port's contracts: the stored shape (the
 seed's ``assets`` schema field for field), its indexes, its client's timeouts, clear errors at
 start, and a wire-level smoke test against ``nx-27017`` (a real wire-protocol server that
-corrupts some data — FIELD-NOTES — so only connect, insert, find and duplicate key here).
+corrupts some data — docs/decisions.md — so only connect, insert, find and duplicate key here).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from asset_service.engine.adapters.mongo import (
 )
 from asset_service.engine.model import Asset
 
+from .catalog_samples import make_asset
 from .conftest import mongomock_catalog_on
-from .test_catalog_contract import make_asset
 
 
 def test_database_name_comes_from_the_url() -> None:

@@ -10,7 +10,7 @@ import pytest
 from asset_service.engine.adapters.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteCatalog
 from asset_service.engine.catalog import AssetQuery
 
-from .test_catalog_contract import make_asset
+from .catalog_samples import make_asset
 
 
 def pragma(path: Path, name: str) -> object:

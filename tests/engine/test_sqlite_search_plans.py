@@ -14,8 +14,9 @@ from asset_service.engine.adapters import sqlite as adapter
 from asset_service.engine.adapters.sqlite import SqliteCatalog
 from asset_service.engine.catalog import AssetQuery
 from asset_service.engine.model import Visibility
+from asset_service.engine.search import SortOrder
 
-from .test_catalog_contract import make_asset
+from .catalog_samples import make_asset
 
 WORDS = ["alpha", "alpine", "beta", "gamma", "delta", "alps"]
 TAGS = ["red", "green", "blue"]
@@ -47,13 +48,13 @@ async def seeded(tmp_path: Path):
 QUERIES = [
     {"text": "alp"},
     {"text": "alpha beta"},
-    {"text": "gam", "sort": "name"},
-    {"tags": ("red",), "sort": "-size"},
+    {"text": "gam", "sort": SortOrder.parse("name")},
+    {"tags": ("red",), "sort": SortOrder.parse("-size")},
     {"tags": ("red", "blue"), "tag_mode": "any", "viewer_user_id": "u1"},
-    {"tags": ("red", "green"), "text": "del", "sort": "size"},
-    {"text": "alpine", "type": "audio", "folder": "/a", "sort": "-updated_at"},
-    {"text": "be", "folder": "/a", "recursive": True, "sort": "-duration"},
-    {"type": "image", "folder": "/a", "sort": "name"},
+    {"tags": ("red", "green"), "text": "del", "sort": SortOrder.parse("size")},
+    {"text": "alpine", "type": "audio", "folder": "/a", "sort": SortOrder.parse("-updated_at")},
+    {"text": "be", "folder": "/a", "recursive": True, "sort": SortOrder.parse("-duration")},
+    {"type": "image", "folder": "/a", "sort": SortOrder.parse("name")},
     {"text": "zzz"},
 ]
 

@@ -1,4 +1,5 @@
-"""Two engines on one catalog and one blob store: what two service instances are (DESIGN §10).
+"""Two engines on one catalog and one blob store: what two service instances are
+(docs/architecture.md, "Several instances").
 
 Each engine has its own adapter objects — as separate processes would — over the same backing
 store: two ``SqliteCatalog`` on one file and two ``FilesystemBlobStore`` on one directory; two

@@ -8,7 +8,7 @@ import hashlib
 import pytest
 import trio
 
-from asset_service.engine import AssetQuery, NewAssetFields, UploadSpec
+from asset_service.engine import AssetEngine, AssetQuery, NewAssetFields, NewUpload, UploadSpec
 from asset_service.engine.errors import (
     AssetServiceError,
     Forbidden,
@@ -17,7 +17,7 @@ from asset_service.engine.errors import (
     UnprocessableContent,
     UnsupportedContent,
 )
-from asset_service.engine.model import TEMP_BUCKET
+from asset_service.engine.model import TEMP_BUCKET, UploadState
 
 from .conftest import EDITOR, VIEWER
 
@@ -248,3 +248,29 @@ async def test_concurrent_unpinned_edits_of_one_asset_all_land(open_test_engine)
         final = await engine.catalog.get(asset.asset_id)
         assert final.revision == asset.revision + 30
         assert engine._edit_turns._locks == {}
+
+
+async def test_a_resumable_upload_commits_down_the_actors_not_through_the_facade(
+    open_test_engine, monkeypatch
+):
+    """A tus commit replays its parts into an upload actor session of its own: the facade's
+    ``begin_upload`` is never called back."""
+
+    async def called_back(*args: object) -> None:
+        raise AssertionError("the facade was called back")
+
+    async def body():
+        yield b"TXT: resumed"
+
+    monkeypatch.setattr(AssetEngine, "begin_upload", called_back)
+    async with open_test_engine() as engine:
+        new = NewUpload(EDITOR, 12, NewAssetFields(name="Resumed"), "r.txt")
+        session = await engine.create_upload_session(new)
+        session, asset = await engine.append_upload(
+            EDITOR, session.upload_id, 0, body(), content_length=12
+        )
+        assert session.state is UploadState.COMMITTED
+        assert asset is not None and asset.name == "Resumed" and asset.current_version == 1
+        assert await engine.catalog.get(asset.asset_id) == asset
+        assert engine.in_flight.upload_sessions.snapshot() == frozenset()
+        assert await leftovers(engine) == [asset.asset_id]

@@ -1,5 +1,5 @@
-"""Contract of the catalog's resumable-upload sessions (``Catalog.*_upload``), run against every
-catalog adapter: what lets any instance continue a tus upload (DESIGN §10) — a record that
+"""The ``UploadSessions`` contract, run against every catalog adapter (``conftest.CATALOGS``):
+what lets any instance continue a tus upload (docs/architecture.md) — a record that
 round-trips, compare-and-set on its revision, and the expiry query of the cleanup."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 import trio
 
-from asset_service.engine.catalog import Catalog
+from asset_service.engine.catalog import UploadSessions
 from asset_service.engine.model import UploadPart, UploadSession, UploadState, utc_now
 
 
@@ -33,7 +33,7 @@ def session(**changes: object) -> UploadSession:
     return replace(made, **changes)
 
 
-async def test_a_session_round_trips(catalog: Catalog):
+async def test_a_session_round_trips(catalog: UploadSessions):
     original = session(
         offset=300,
         parts=[UploadPart(100, "aa"), UploadPart(200, "bb")],
@@ -49,7 +49,7 @@ async def test_a_session_round_trips(catalog: Catalog):
     assert (await catalog.get_upload(deferred.upload_id)).length is None
 
 
-async def test_inserting_an_existing_id_is_a_key_error(catalog: Catalog):
+async def test_inserting_an_existing_id_is_a_key_error(catalog: UploadSessions):
     first = session()
     await catalog.insert_upload(first)
     with pytest.raises(KeyError):
@@ -57,7 +57,7 @@ async def test_inserting_an_existing_id_is_a_key_error(catalog: Catalog):
     assert (await catalog.get_upload(first.upload_id)).user_id == "alice"
 
 
-async def test_replace_is_compare_and_set_on_the_revision(catalog: Catalog):
+async def test_replace_is_compare_and_set_on_the_revision(catalog: UploadSessions):
     stored = session()
     await catalog.insert_upload(stored)
     advanced = replace(stored, offset=100, parts=[UploadPart(100, "n1")], revision=2)
@@ -70,7 +70,7 @@ async def test_replace_is_compare_and_set_on_the_revision(catalog: Catalog):
     assert not await catalog.replace_upload(session(revision=2), expected_revision=1)
 
 
-async def test_concurrent_appends_at_one_revision_one_wins(catalog: Catalog):
+async def test_concurrent_appends_at_one_revision_one_wins(catalog: UploadSessions):
     stored = session()
     await catalog.insert_upload(stored)
     wins: list[str] = []
@@ -87,7 +87,7 @@ async def test_concurrent_appends_at_one_revision_one_wins(catalog: Catalog):
     assert (await catalog.get_upload(stored.upload_id)).parts == [UploadPart(10, wins[0])]
 
 
-async def test_delete_with_and_without_a_revision(catalog: Catalog):
+async def test_delete_with_and_without_a_revision(catalog: UploadSessions):
     stored = session()
     await catalog.insert_upload(stored)
     assert not await catalog.delete_upload(stored.upload_id, expected_revision=2)
@@ -100,7 +100,7 @@ async def test_delete_with_and_without_a_revision(catalog: Catalog):
     assert await catalog.delete_upload(other.upload_id)
 
 
-async def test_expired_uploads_soonest_first_across_customers(catalog: Catalog):
+async def test_expired_uploads_soonest_first_across_customers(catalog: UploadSessions):
     now = utc_now()
     old = session(expires_at=now - timedelta(hours=2))
     older = session(customer_id="globex", expires_at=now - timedelta(hours=3))

@@ -5,14 +5,16 @@ instances off each other's ``v{n}`` (see also ``test_two_engines.py``)."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import pytest
 import trio
 
-from asset_service.engine import _versioning
-from asset_service.engine._versioning import reservation_name
+from asset_service.engine import Asset, versioning_actor
+from asset_service.engine.actor import Request, ask
 from asset_service.engine.errors import Conflict, NotFound, UnsupportedContent
 from asset_service.engine.model import TEMP_BUCKET
+from asset_service.engine.versioning_actor import reservation_name
 
 from .conftest import EDITOR, OUTSIDER, VIEWER
 from .test_upload_actor import spec, upload
@@ -201,7 +203,7 @@ async def test_a_crashed_instances_reservation_runs_out(open_test_engine, catalo
 
 
 async def test_waiting_for_a_reservation_is_bounded(open_test_engine, catalog, monkeypatch):
-    monkeypatch.setattr(_versioning, "RESERVATION_WAIT", 0.2)
+    monkeypatch.setattr(versioning_actor, "RESERVATION_WAIT", 0.2)
     async with open_test_engine() as engine:
         asset = await upload(engine, [b"TXT: base"])
         assert await catalog.acquire_lease(reservation_name(asset.asset_id), "busy", 60)
@@ -217,8 +219,8 @@ async def test_the_reservation_is_renewed_while_a_slow_placement_runs(
     """A short lease (so that a crashed holder's runs out soon) must not run out under a live
     holder whose blob placement (a server-side copy on S3) takes longer than the lease."""
     # A lease ten renewals long: a worker thread stalled on a busy machine must not lose it.
-    monkeypatch.setattr(_versioning, "RESERVATION_TTL", 1.0)
-    monkeypatch.setattr(_versioning, "RESERVATION_RENEW_EVERY", 0.1)
+    monkeypatch.setattr(versioning_actor, "RESERVATION_TTL", 1.0)
+    monkeypatch.setattr(versioning_actor, "RESERVATION_RENEW_EVERY", 0.1)
     async with open_test_engine() as engine:
         asset = await upload(engine, [b"TXT: base"])
         name = reservation_name(asset.asset_id)
@@ -240,3 +242,66 @@ async def test_the_reservation_is_renewed_while_a_slow_placement_runs(
         # Published and given back; the keeper stopped renewing.
         assert (await catalog.get(asset.asset_id)).current_version == 2
         assert await catalog.acquire_lease(name, "another-instance", 60)
+
+
+async def test_creation_goes_through_the_versioning_actor(open_test_engine, monkeypatch):
+    """A new asset is the versioning actor's work too: a creation committed while the actor
+    places a new version waits in its mailbox until that version is done."""
+    async with open_test_engine() as engine:
+        asset = await upload(engine, [b"TXT: base"])
+        placing, release = trio.Event(), trio.Event()
+        real_move = engine.store.move
+
+        async def held_move(bucket, key, to_bucket, to_key):
+            if to_key.endswith("/v2"):
+                placing.set()
+                await release.wait()
+            await real_move(bucket, key, to_bucket, to_key)
+
+        monkeypatch.setattr(engine.store, "move", held_move)
+        created = []
+
+        async def create() -> None:
+            created.append(await upload(engine, [b"TXT: new asset"]))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(add_version, engine, asset.asset_id, b"TXT: two")
+            await placing.wait()
+            nursery.start_soon(create)
+            with trio.fail_after(10):
+                while engine.queue_depths()["versioning"] == 0:  # noqa: ASYNC110 - no event to wait for
+                    await trio.sleep(0.01)
+            assert created == []
+            release.set()
+        assert (await engine.catalog.get(asset.asset_id)).current_version == 2
+        assert created[0].current_version == 1
+        assert await engine.catalog.get(created[0].asset_id) == created[0]
+
+
+async def test_an_unknown_request_is_answered_and_the_actor_keeps_serving(open_test_engine):
+    @dataclass(frozen=True)
+    class Unknown(Request[Asset]):
+        pass
+
+    async with open_test_engine() as engine:
+        with pytest.raises(TypeError, match="not a request"):
+            await ask(engine._versioning_mailbox, Unknown())
+        asset = await upload(engine, [b"TXT: still served"])
+        assert (await add_version(engine, asset.asset_id, b"TXT: two")).current_version == 2
+
+
+async def test_an_asset_being_created_is_in_flight(open_test_engine, monkeypatch):
+    """The orphan sweep must not take a new asset's blob for an orphan before its record is
+    written: the asset is registered in flight from the placement to the record."""
+    async with open_test_engine() as engine:
+        seen = []
+        real_insert = engine.catalog.insert
+
+        async def insert(asset):
+            seen.append(asset.asset_id in engine.in_flight.assets)
+            await real_insert(asset)
+
+        monkeypatch.setattr(engine.catalog, "insert", insert)
+        asset = await upload(engine, [b"TXT: new"])
+        assert seen == [True]
+        assert asset.asset_id not in engine.in_flight.assets

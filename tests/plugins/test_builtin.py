@@ -18,7 +18,7 @@ from asset_service.plugins.builtin.document import DocumentPlugin
 from asset_service.plugins.builtin.image import ImagePlugin
 from asset_service.plugins.builtin.video import VideoPlugin
 from asset_service.plugins.identify import identify
-from asset_service.plugins.manager import load_plugins
+from asset_service.plugins.loading import load_plugins
 from tests.media import (
     TEXT,
     docx_bytes,

@@ -12,7 +12,8 @@ import pytest
 
 from asset_service.plugins import hookspecs
 from asset_service.plugins.builtin import BUILTIN_PLUGINS
-from asset_service.plugins.manager import PluginInspector, candidates
+from asset_service.plugins.inspector import PluginInspector
+from asset_service.plugins.loading import candidates
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "plugins"

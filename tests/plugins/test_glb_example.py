@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from asset_service.plugins.manager import PluginConfigError, candidates, load_plugins
+from asset_service.plugins.errors import PluginConfigError
+from asset_service.plugins.loading import candidates, load_plugins
 from tests.api.helpers import assert_problem
 from tests.conftest import data_files, with_settings
 from tests.media import glb_bytes, tiny_png

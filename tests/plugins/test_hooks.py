@@ -27,7 +27,8 @@ from asset_service.plugins import (
     UnprocessableContent,
     hookimpl,
 )
-from asset_service.plugins.manager import PluginInspector, load_plugins
+from asset_service.plugins.inspector import PluginInspector
+from asset_service.plugins.loading import load_plugins
 from asset_service.wiring import blob_store_from_url, catalog_from_url
 from tests.api.helpers import assert_problem, file_part, multipart, multipart_type
 from tests.conftest import data_files, start_server

@@ -15,13 +15,9 @@ from asset_service.engine.errors import UnprocessableContent, UnsupportedContent
 from asset_service.engine.events import Event
 from asset_service.plugins import AssetType, Description, Detected, hookimpl
 from asset_service.plugins.builtin.image import ImagePlugin
-from asset_service.plugins.manager import (
-    DEFAULT_CONFIG,
-    PluginConfigError,
-    PluginInspector,
-    load_plugins,
-    read_config,
-)
+from asset_service.plugins.errors import PluginConfigError
+from asset_service.plugins.inspector import PluginInspector
+from asset_service.plugins.loading import DEFAULT_CONFIG, load_plugins, read_config
 from asset_service.wiring import make_inspector
 from tests.media import tiny_png
 
@@ -62,8 +58,17 @@ def test_a_missing_default_file_means_defaults_but_a_named_one_is_an_error(tmp_p
         "video",
         "document",
     }
-    with pytest.raises(ConfigError, match="no such file"):
+    with pytest.raises(PluginConfigError, match="no such file"):
         load_plugins(tmp_path / "elsewhere.toml")
+
+
+def test_a_plugin_mistake_is_a_configuration_error_once_wired(tmp_path):
+    """The plugins raise their own error (they know nothing of the service's settings); the
+    composition root makes it the ``ConfigError`` the CLI exits 2 for."""
+    assert not issubclass(PluginConfigError, ConfigError)
+    with pytest.raises(ConfigError, match="unknown plugin 'nope'") as raised:
+        make_inspector(Settings(plugins_config=write(tmp_path, "[plugins.nope]\n")))
+    assert isinstance(raised.value.__cause__, PluginConfigError)
 
 
 def test_disabled_plugin_and_options(tmp_path):
@@ -371,3 +376,14 @@ def test_the_plugin_inspector_implements_the_engine_port():
         assert list(inspect.signature(ours).parameters) == list(
             inspect.signature(member).parameters
         ), name
+
+
+def test_the_inspector_judges_stored_svgs_for_inline_display(tmp_path):
+    from tests.media import SVG_WITH_ONLOAD, SVG_WITH_SCRIPT, svg
+
+    inspector = load_plugins(write(tmp_path, ""))
+    assert inspector.safe_inline("image/svg+xml", svg()) is True
+    assert inspector.safe_inline("image/svg+xml", SVG_WITH_SCRIPT) is False
+    assert inspector.safe_inline("image/svg+xml", SVG_WITH_ONLOAD) is False
+    assert inspector.safe_inline("image/svg+xml", b"not xml at all") is False
+    assert inspector.safe_inline("text/html", b"<p>hello</p>") is False  # not judged here

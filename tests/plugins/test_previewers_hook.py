@@ -14,7 +14,8 @@ from PIL import Image
 from asset_service.engine.preview_types import NoPreview, Previewer, PreviewRequest
 from asset_service.plugins import hookimpl
 from asset_service.plugins.builtin import _media_previews, _pictures
-from asset_service.plugins.manager import PluginConfigError, load_plugins
+from asset_service.plugins.errors import PluginConfigError
+from asset_service.plugins.loading import load_plugins
 from tests.media import needs_ffmpeg
 from tests.preview_media import loud_then_quiet_wav, pdf_page, rotated_jpeg
 

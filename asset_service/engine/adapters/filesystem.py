@@ -155,6 +155,10 @@ class FilesystemBlobStore(BlobStore):
         self.root = Path(root)
         self._partials = self.root / PARTIAL_DIR
 
+    @property
+    def local_root(self) -> Path:
+        return self.root
+
     def _path(self, bucket: str, key: str) -> Path:
         _check_bucket(bucket)
         _check_key(key)

@@ -47,10 +47,19 @@ from pymongo.errors import (
 from pymongo.uri_parser import parse_uri
 
 from .. import search
-from ..catalog import AssetQuery, Catalog, Facet, FolderInfo, Page, Stats, Totals
+from ..catalog import (
+    AssetQuery,
+    Catalog,
+    Facet,
+    FolderInfo,
+    Page,
+    Stats,
+    Totals,
+    folder_and_parents,
+)
+from ..lifecycle import OpenCount
 from ..model import Asset, UploadSession, format_time
-from .mongo_previews import PREVIEW_INDEXES, MongoPreviewStates
-from .sqlite import folder_and_parents
+from ._mongo_previews import PREVIEW_INDEXES, MongoPreviewStates
 
 T = TypeVar("T")
 
@@ -161,7 +170,7 @@ class MongoCatalog(MongoPreviewStates, Catalog):
         self._client: Any = None
         self._owns_client = False
         self._db: Any = None
-        self._opened = 0
+        self._open_count = OpenCount()
 
     def __repr__(self) -> str:
         return f"MongoCatalog({_redacted(self.url)}, database={self.database_name!r})"
@@ -182,7 +191,7 @@ class MongoCatalog(MongoPreviewStates, Catalog):
             return self._client_factory()
         return pymongo.MongoClient(self.url, tz_aware=True, connect=False, **self.client_options)
 
-    def _connect(self) -> tuple[Any, Any]:
+    def _open_database(self) -> tuple[Any, Any]:
         client = self._make_client()
         try:
             # With ``timeoutMS`` set, pymongo waits that long for a server (not
@@ -202,33 +211,26 @@ class MongoCatalog(MongoPreviewStates, Catalog):
         return client, db
 
     async def open(self) -> None:
-        self._opened += 1
-        if self._db is not None:
-            return
+        await self._open_count.open(self._connect)
+
+    async def _connect(self) -> None:
         where = f"MongoDB catalog at {_redacted(self.url)}"
         try:
-            self._client, self._db = await self._run(self._connect)
+            self._client, self._db = await self._run(self._open_database)
         except OperationFailure as error:
-            self._opened -= 1
             if error.code in _AUTH_CODES:
                 raise ConnectionError(
                     f"{where} refused the credentials or their rights: {error.details}"
                 ) from None
             raise ConnectionError(f"{where} failed: {error}") from None
         except PyMongoError as error:
-            self._opened -= 1
             raise ConnectionError(f"{where} is unreachable: {_first_line(error)}") from None
-        except BaseException:
-            self._opened -= 1
-            raise
         self._owns_client = self._client_factory is None
 
     async def close(self) -> None:
-        if self._opened == 0:
-            return
-        self._opened -= 1
-        if self._opened:
-            return  # another user (engine) still has it open
+        await self._open_count.close(self._disconnect)
+
+    async def _disconnect(self) -> None:
         client, owned = self._client, self._owns_client
         self._client = self._db = None
         if client is not None and owned:
@@ -265,7 +267,7 @@ class MongoCatalog(MongoPreviewStates, Catalog):
     async def list(self, query: AssetQuery) -> Page:
         if query.limit < 1:
             raise ValueError("limit must be at least 1")
-        order = search.SortOrder.parse(query.sort)
+        order = query.sort
         field = _SORT_FIELDS[order.field]
         clauses = _filters(query)
         if query.cursor is not None:

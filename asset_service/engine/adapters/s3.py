@@ -1,10 +1,10 @@
 """The S3 blob store, on MinIO's official (synchronous) ``minio`` SDK.
 
-Every SDK call runs in a Trio worker thread under a ``CapacityLimiter`` (FIELD-NOTES: faster and
-leaner than the asyncio SDKs through a bridge); thread calls can't be interrupted, so the SDK's
-HTTP client has its own timeouts and a bounded retry policy. Long transfers (an upload's whole
-``put_object``, ``local_file`` downloads) have a limiter of their own so that they never starve
-the short calls.
+Every SDK call runs in a Trio worker thread under a ``CapacityLimiter`` (faster and leaner
+than the asyncio SDKs through a bridge: docs/decisions.md); thread calls can't be interrupted,
+so the SDK's HTTP client has its own timeouts and a bounded retry policy. Long transfers (an
+upload's whole ``put_object``, ``local_file`` downloads) have a limiter of their own so that they
+never starve the short calls.
 
 A logical bucket ``image-assets`` is the physical bucket ``{bucket_prefix}image-assets``: tests
 and shared servers give every run its own prefix.
@@ -48,6 +48,7 @@ from minio.error import MinioException, S3Error
 
 from ..blobstore import BlobInfo, BlobStore, BlobWriter
 from ..content_safety import content_disposition
+from ..lifecycle import OpenCount
 
 T = TypeVar("T")
 
@@ -365,7 +366,7 @@ class MinioBlobStore(BlobStore):
         self._limiter = trio.CapacityLimiter(options.max_threads)
         self.transfers = trio.CapacityLimiter(options.max_transfers)
         self._writers: set[MinioBlobWriter] = set()
-        self._opened = 0
+        self._open_count = OpenCount()
         self._signer: Minio | None = None
 
     @classmethod
@@ -420,16 +421,15 @@ class MinioBlobStore(BlobStore):
         )
 
     async def open(self) -> None:
-        self._opened += 1
-        if self._client is not None:
-            return
+        await self._open_count.open(self._connect)
+
+    async def _connect(self) -> None:
         client = self._make_client()
         scheme = "https" if self.options.secure else "http"
         where = f"S3 blob store {scheme}://{self.options.endpoint}"
         try:
             await self._call(_check_access, client, self.physical("temp-uploads"))
         except S3Error as error:
-            self._opened -= 1
             if error.code in _BAD_CREDENTIALS:
                 raise ConnectionError(
                     f"{where} refused the credentials of access key "
@@ -437,22 +437,15 @@ class MinioBlobStore(BlobStore):
                 ) from None
             raise ConnectionError(f"{where} answered {error.code}: {error.message}") from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
-            self._opened -= 1
             raise ConnectionError(f"{where} is unreachable: {_reason(error)}") from None
         except MinioException as error:  # e.g. a 5xx answer that is no S3 error document
-            self._opened -= 1
             raise ConnectionError(f"{where} failed: {error}") from None
-        except BaseException:
-            self._opened -= 1
-            raise
         self._client = client
 
     async def close(self) -> None:
-        if self._opened == 0:
-            return
-        self._opened -= 1
-        if self._opened:
-            return  # another user (engine) still has it open
+        await self._open_count.close(self._disconnect)
+
+    async def _disconnect(self) -> None:
         with trio.CancelScope(shield=True):
             for writer in list(self._writers):
                 await writer.abort()

@@ -21,9 +21,18 @@ from typing import Any, TypeVar
 import trio
 
 from .. import search
-from ..catalog import AssetQuery, Catalog, Facet, FolderInfo, Page, Stats, Totals
+from ..catalog import (
+    AssetQuery,
+    Catalog,
+    Facet,
+    FolderInfo,
+    Page,
+    Stats,
+    Totals,
+    folder_and_parents,
+)
 from ..model import Asset, UploadSession, format_time
-from .sqlite_previews import PREVIEWS_MIGRATION, SqlitePreviewStates
+from ._sqlite_previews import PREVIEWS_MIGRATION, SqlitePreviewStates
 
 T = TypeVar("T")
 
@@ -122,7 +131,7 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
         "CREATE INDEX assets_customer_created ON assets (customer_id, created_at, asset_id)",
         "CREATE INDEX assets_customer_size ON assets (customer_id, size, asset_id)",
     ],
-    PREVIEWS_MIGRATION,  # previews: the PreviewStates port (sqlite_previews.py)
+    PREVIEWS_MIGRATION,  # previews: the PreviewStates port (_sqlite_previews.py)
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -355,16 +364,6 @@ def _asset(document: str) -> Asset:
     return Asset.from_document(json.loads(document))
 
 
-def folder_and_parents(path: str) -> list[str]:
-    """``"/a/b"`` -> ``["/a", "/a/b"]``; the root is implicit and not listed."""
-    if not path.startswith("/"):
-        raise ValueError(f"folder must start with '/': {path!r}")
-    segments = path.strip("/").split("/") if path != "/" else []
-    if any(not segment for segment in segments):
-        raise ValueError(f"folder has an empty segment: {path!r}")
-    return ["/" + "/".join(segments[: i + 1]) for i in range(len(segments))]
-
-
 @contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     # IMMEDIATE takes the write lock up front, so a concurrent writer in another process waits
@@ -501,7 +500,7 @@ class SqliteCatalog(SqlitePreviewStates, Catalog):
     async def list(self, query: AssetQuery) -> Page:
         if query.limit < 1:
             raise ValueError("limit must be at least 1")
-        order = search.SortOrder.parse(query.sort)
+        order = query.sort
         key = _SORT_SQL[order.field]
         cursor: tuple[Any, str] | None = None
         if query.cursor is not None:

@@ -5,14 +5,18 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from asset_service.engine import fields as field_rules
-from asset_service.engine.errors import InvalidInput, PreconditionFailed
+from asset_service.engine.errors import InvalidInput
 from asset_service.engine.model import format_time
 
-from ..context import asset_id_from_path, caller, flag, json_body, parse_decimal, services
+from ..conditional import if_match_revision
+from ..context import caller, services
+from ..multipart_upload import receive_upload
+from ..params import asset_id_from_path, flag, json_body
 from ..query import asset_query, page_json
 from ..responses import json_response, no_content
+from ..schema import Body, Reply, bodies, header, operation, query, records, replies
+from ..schema import parameters as param
 from ..serialize import asset_json
-from ..uploads import receive_upload
 from .previews import with_previews
 
 blueprint = Blueprint("assets", __name__)
@@ -26,6 +30,17 @@ def asset_response(asset, status: int = 200, location: bool = False) -> Response
 
 
 @blueprint.post("/api/assets/upload")
+@operation(
+    "Assets",
+    "uploadAsset",
+    "Upload a new asset",
+    responses={201: replies.asset("the new asset", created=True)},
+    problems=[400, 401, 403, 408, 413, 415, 422, 503],
+    description="Streamed multipart upload (editors and admins). The bytes decide the type: a "
+    "file of no accepted type, or not of the declared `type`, is a 415.",
+    parameters=[param.UPLOAD_ID],
+    body=Body.multipart(bodies.Upload),
+)
 async def upload() -> Response:
     asset = await receive_upload(caller())
     response = asset_response(asset, 201, location=True)
@@ -33,6 +48,16 @@ async def upload() -> Response:
 
 
 @blueprint.get("/api/assets/search")
+@operation(
+    "Assets",
+    "searchAssets",
+    "Search assets",
+    responses={200: Reply("a page of assets", records.AssetPage)},
+    problems=[400, 401, 403, 503],
+    description="Every filter combines with the others. Unknown parameters are ignored; a known "
+    "one with an invalid value is a 400.",
+    parameters=[*param.LIST, param.SEARCH_TYPE, *param.SEARCH_FILTERS],
+)
 async def search() -> Response:
     principal = caller()
     query = asset_query(request.args, principal.customer_id, search=True)
@@ -41,10 +66,24 @@ async def search() -> Response:
             f"type must be one of {', '.join(sorted(services().engine.asset_types()))}"
         )
     page = await services().engine.list(principal, query)
-    return json_response(page_json(page))
+    return json_response(page_json(page, query))
 
 
 @blueprint.get("/api/assets/<asset_id>")
+@operation(
+    "Assets",
+    "getAsset",
+    "An asset's metadata",
+    responses={200: replies.asset("the asset")},
+    problems=[400, 401, 404, 503],
+    parameters=[
+        query(
+            "include_deleted",
+            bool,
+            "a soft-deleted asset too (admins; for others it stays a 404)",
+        )
+    ],
+)
 async def get_asset(asset_id: str) -> Response:
     asset_id = asset_id_from_path(asset_id)
     asset = await services().engine.get(caller(), asset_id, include_deleted=flag("include_deleted"))
@@ -61,30 +100,39 @@ async def _with_previews(asset, response: Response) -> Response:  # type: ignore
     return replaced
 
 
-def _if_match_revision() -> int | None:
-    """The revision an ``If-Match: "r7"`` header pins, if any."""
-    header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
-        return None
-    tag = header.strip().removeprefix("W/")
-    revision = parse_decimal(tag[2:-1]) if tag.startswith('"r') and tag.endswith('"') else None
-    if revision is None:
-        raise PreconditionFailed('If-Match must be the asset\'s ETag, such as "r3"')
-    return revision
-
-
 @blueprint.put("/api/assets/<asset_id>")
+@operation(
+    "Assets",
+    "updateAsset",
+    "Edit an asset's metadata",
+    responses={200: replies.asset("the updated asset")},
+    problems=[400, 401, 403, 404, 408, 409, 412, 503],
+    description="A partial update (editors and admins). With `If-Match`, a stale revision is a "
+    "412.",
+    parameters=[header("If-Match", 'the ETag the edit is based on, such as `"r3"`')],
+    body=Body.json(bodies.AssetUpdate),
+)
 async def update_asset(asset_id: str) -> Response:
     asset_id = asset_id_from_path(asset_id)
     principal = caller()
     changes = field_rules.metadata_changes(await json_body())
     asset = await services().engine.update_metadata(
-        principal, asset_id, changes, expected_revision=_if_match_revision()
+        principal, asset_id, changes, expected_revision=if_match_revision()
     )
     return asset_response(asset)
 
 
 @blueprint.delete("/api/assets/<asset_id>")
+@operation(
+    "Assets",
+    "deleteAsset",
+    "Delete an asset",
+    responses={204: Reply("deleted")},
+    problems=[400, 401, 403, 404, 409, 503],
+    description="A soft delete (editors and admins): the asset leaves lists and can be "
+    "restored. With `permanent=true` (admins) every version is purged now.",
+    parameters=[query("permanent", bool, "purge now (admins)")],
+)
 async def delete_asset(asset_id: str) -> Response:
     asset_id = asset_id_from_path(asset_id)
     engine = services().engine
@@ -96,6 +144,14 @@ async def delete_asset(asset_id: str) -> Response:
 
 
 @blueprint.post("/api/assets/<asset_id>/restore")
+@operation(
+    "Assets",
+    "restoreAsset",
+    "Undo a soft delete",
+    responses={200: replies.asset("the restored asset")},
+    problems=[400, 401, 403, 404, 409, 503],
+    description="Admins only.",
+)
 async def restore_asset(asset_id: str) -> Response:
     asset_id = asset_id_from_path(asset_id)
     asset = await services().engine.restore_deleted(caller(), asset_id)
@@ -106,6 +162,13 @@ async def restore_asset(asset_id: str) -> Response:
 
 
 @blueprint.get("/api/assets/<asset_id>/versions")
+@operation(
+    "Versions",
+    "listVersions",
+    "An asset's versions",
+    responses={200: Reply("newest first", records.VersionList)},
+    problems=[400, 401, 404, 503],
+)
 async def list_versions(asset_id: str) -> Response:
     asset = await services().engine.get(caller(), asset_id_from_path(asset_id))
     items = [
@@ -124,6 +187,16 @@ async def list_versions(asset_id: str) -> Response:
 
 
 @blueprint.post("/api/assets/<asset_id>/versions")
+@operation(
+    "Versions",
+    "addVersion",
+    "Upload a new version",
+    responses={201: replies.asset("the asset at its new version", created=True)},
+    problems=[400, 401, 403, 404, 408, 409, 413, 415, 422, 503],
+    description="New content for an existing asset, of the same type.",
+    parameters=[param.UPLOAD_ID],
+    body=Body.multipart(bodies.NewVersion),
+)
 async def add_version(asset_id: str) -> Response:
     asset_id = asset_id_from_path(asset_id)
     asset = await receive_upload(caller(), target_asset_id=asset_id)
@@ -131,6 +204,15 @@ async def add_version(asset_id: str) -> Response:
 
 
 @blueprint.post("/api/assets/<asset_id>/versions/<int:number>/restore")
+@operation(
+    "Versions",
+    "restoreVersion",
+    "Make an old version current again",
+    responses={
+        201: replies.asset("the asset; the restored content is a new version", created=True)
+    },
+    problems=[400, 401, 403, 404, 409, 503],
+)
 async def restore_version(asset_id: str, number: int) -> Response:
     asset_id = asset_id_from_path(asset_id)
     asset = await services().engine.restore_version(caller(), asset_id, number)

@@ -2,75 +2,75 @@
 
 Every download says how a browser may show it (``engine.content_safety``): ``nosniff``, a
 sandboxing Content-Security-Policy, and ``Content-Disposition: attachment`` unless the client
-asked for ``?inline=1`` *and* the type is one a browser renders without running code — an SVG
-only once its stored bytes passed the SVG safety check again, here."""
+asked for ``?inline=1`` *and* the engine says the version may be shown inline (by its type, or
+for an SVG by the inspector's verdict on its stored bytes)."""
 
 from __future__ import annotations
 
-import logging
-import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
-import trio
 from quart import Blueprint, Response, request
 
 from asset_service.config import ConfigError
 from asset_service.engine import Asset, AssetEngine, Principal
-from asset_service.engine.adapters.filesystem import FilesystemBlobStore
 from asset_service.engine.content_safety import (
     CONTENT_SECURITY_POLICY,
-    MAX_INLINE_SVG_BYTES,
     SVG_CONTENT_SECURITY_POLICY,
     content_disposition,
-    inline_safe,
     is_svg,
 )
 from asset_service.engine.errors import InvalidInput, NotFound
 from asset_service.engine.model import Version, bucket_of
-from asset_service.plugins.builtin import check_svg
 
 from .. import signing
-from ..context import (
-    asset_id_from_path,
-    caller,
-    flag,
-    optional_caller,
-    parse_decimal,
-    positive_int,
-    services,
-)
+from ..conditional import not_modified, range_applies
+from ..context import caller, optional_caller, services
+from ..links import DEFAULT_LINK_EXPIRES, LinkBuilder
 from ..metrics import HttpMetrics
-from ..problems import problem_response, unauthorized
+from ..params import asset_id_from_path, flag, parse_decimal, positive_int
+from ..problems import HTTPProblem, problem_response, unauthorized
 from ..ranges import ByteRange, RangeNotSatisfiable, parse_range
 from ..responses import json_response
+from ..schema import Auth, Reply, operation, records, replies
+from ..schema import parameters as param
 from .previews import preview_link
 
 blueprint = Blueprint("content", __name__)
-logger = logging.getLogger(__name__)
-
-
-DEFAULT_LINK_EXPIRES = 3600
 
 
 @blueprint.route("/api/assets/<asset_id>/download", methods=["GET", "HEAD"])
+@operation(
+    "Content",
+    "getDownload",
+    "Download the content",
+    head=("headDownload", "The headers of the download"),
+    responses=replies.DOWNLOAD,
+    problems=[400, 401, 403, 404, 416, 503],
+    description="With a bearer token, any asset the caller may see; without one, public assets "
+    "only (others → 401); with `signature`, the signed version until `expires` (a forged, "
+    "altered or expired link → 403).",
+    parameters=param.DOWNLOAD,
+    auth=Auth.BEARER_OR_NONE,
+)
 async def download(asset_id: str) -> Response:
     asset_id = asset_id_from_path(asset_id)
     engine = services().engine
     signature = request.args.get("signature")
     if signature is not None:
-        number = signing.verify(
+        number, epoch = signing.verify(
             _link_key(),
             asset_id,
             request.args.get("version"),
             request.args.get("expires"),
             signature,
+            request.args.get("epoch"),
         )
         asset, version = await engine.linked_content(asset_id, number)
+        if epoch != asset.link_epoch:
+            raise HTTPProblem(403, "Forbidden", "the link was revoked: the asset was deleted")
         return await serve_content(engine, asset, version, inline=flag("inline"))
     principal = optional_caller()
     version_number = positive_int("version")
@@ -94,6 +94,16 @@ async def download(asset_id: str) -> Response:
 
 
 @blueprint.get("/api/assets/<asset_id>/url")
+@operation(
+    "Content",
+    "downloadUrl",
+    "A download URL that needs no token",
+    responses={200: Reply("the URL and when it expires", records.DownloadLink)},
+    problems=[400, 401, 404, 503],
+    description="With `preview=KIND` (and `size` for a picture), a signed link to that preview "
+    "instead, at once even while it is pending.",
+    parameters=[param.VERSION, param.LINK_EXPIRES, param.PREVIEW_KIND, param.PREVIEW_SIZE],
+)
 async def download_url(asset_id: str) -> Response:
     """A URL that downloads without a token until it expires."""
     asset_id = asset_id_from_path(asset_id)
@@ -104,29 +114,17 @@ async def download_url(asset_id: str) -> Response:
     if seconds is None or not 1 <= seconds <= signing.MAX_EXPIRES:
         raise InvalidInput(f"expires must be 1 to {signing.MAX_EXPIRES} seconds")
     url, expires_at = await _link(caller(), asset_id, positive_int("version"), seconds)
-    return json_response(
-        {"url": url, "expires_at": datetime.fromtimestamp(expires_at, UTC).isoformat()}
-    )
+    return json_response({"url": url, "expires_at": expires_at})
 
 
 async def _link(
     principal: Principal, asset_id: str, version_number: int | None, seconds: int
-) -> tuple[str, int]:
-    engine = services().engine
-    asset, version = await engine.content(principal, asset_id, version_number)
-    expires_at = int(time.time()) + seconds
-    native = await engine.presigned_url(asset, version, seconds, version.original_filename)
-    if native is not None:
-        return native, expires_at
-    query = urlencode(
-        {
-            "version": version.version,
-            "expires": expires_at,
-            "signature": signing.sign(_link_key(), asset.asset_id, version.version, expires_at),
-        }
-    )
-    base = request.host_url.rstrip("/")
-    return f"{base}/api/assets/{asset.asset_id}/download?{query}", expires_at
+) -> tuple[str, str]:
+    """The link and its expiry (ISO 8601): ``links.LinkBuilder``, shared with GraphQL. Its
+    base is ``ASSET_PUBLIC_URL``, or none (a relative link): never the request's ``Host``."""
+    settings = services().settings
+    builder = LinkBuilder(services().engine, settings.url_signing_secret, settings.public_url)
+    return await builder.link(principal, asset_id, version_number, seconds)
 
 
 def _link_key() -> bytes:
@@ -142,7 +140,7 @@ async def serve_content(
     etag = f'"{version.checksum}"'
     last_modified = version.created_at.replace(microsecond=0)
     cache_control = "private, no-cache" if asset.visibility != "public" else "no-cache"
-    if _not_modified(etag, last_modified):
+    if not_modified(etag, last_modified):
         response = Response("", status=304)
         response.headers["ETag"] = etag
         response.headers["Last-Modified"] = format_datetime(last_modified, usegmt=True)
@@ -150,7 +148,7 @@ async def serve_content(
         return response
     accel_prefix = services().settings.accel_redirect_prefix
     byte_range: ByteRange | None = None
-    if not accel_prefix and _range_applies(etag, last_modified):
+    if not accel_prefix and range_applies(etag, last_modified):
         try:
             byte_range = parse_range(request.headers.get("Range"), size)
         except RangeNotSatisfiable as error:
@@ -195,8 +193,9 @@ async def serve_content(
 
 
 def check_accel_redirect(prefix: str, engine: AssetEngine) -> None:
-    """``ASSET_ACCEL_REDIRECT_PREFIX`` can work: a path prefix of an nginx location, over the
-    filesystem store (whose root that location maps)."""
+    """``ASSET_ACCEL_REDIRECT_PREFIX`` can work: a path prefix of an nginx location, over a
+    blob store whose blobs are local files (``BlobStore.local_root``, which that location
+    maps)."""
     if not (prefix.startswith("/") and prefix.endswith("/")) or any(
         ch in prefix for ch in " ?#%\\\r\n\t"
     ):
@@ -204,9 +203,10 @@ def check_accel_redirect(prefix: str, engine: AssetEngine) -> None:
             "ASSET_ACCEL_REDIRECT_PREFIX must be a URI path starting and ending with '/', "
             f"e.g. /_asset_blobs/, not {prefix!r}"
         )
-    if not isinstance(engine.store, FilesystemBlobStore):
+    if engine.store.local_root is None:
         raise ConfigError(
-            "ASSET_ACCEL_REDIRECT_PREFIX needs the filesystem blob store (nginx serves its files)"
+            "ASSET_ACCEL_REDIRECT_PREFIX needs a blob store of local files, such as the "
+            "filesystem blob store (nginx serves its files)"
         )
 
 
@@ -239,101 +239,18 @@ async def _stream(
     # Given its values as arguments: this runs after the view has returned.
     async for chunk in engine.read(asset, version, offset, length):
         yield chunk
-        metrics.download_bytes += len(chunk)  # counted once handed on, not when read
+        metrics.download_bytes.inc(len(chunk))  # counted once handed on, not when read
 
 
 # --- how the content may be shown -----------------------------------------------------------
-
-#: SVGs read and checked at once (each up to ``MAX_INLINE_SVG_BYTES`` in memory)
-SVG_CHECKS_AT_ONCE = 2
-#: verdicts remembered, by (asset, version, checksum): a version's bytes never change
-SVG_VERDICTS_KEPT = 1024
-_svg_limiter: trio.lowlevel.RunVar[trio.CapacityLimiter] = trio.lowlevel.RunVar("svg_limiter")
-_svg_verdicts: OrderedDict[tuple[str, int, str], bool] = OrderedDict()
 
 
 async def presentation(
     engine: AssetEngine, asset: Asset, version: Version, *, inline: bool
 ) -> tuple[bool, str]:
     """Whether the content is shown inline, and its Content-Security-Policy."""
-    if not inline:
+    if not inline or not await engine.shows_inline(asset, version):
         return False, CONTENT_SECURITY_POLICY
     if is_svg(version.mime_type):
-        if await svg_is_safe(engine, asset, version):
-            return True, SVG_CONTENT_SECURITY_POLICY
-        return False, CONTENT_SECURITY_POLICY
-    return inline_safe(version.mime_type), CONTENT_SECURITY_POLICY
-
-
-async def svg_is_safe(engine: AssetEngine, asset: Asset, version: Version) -> bool:
-    """The stored SVG passes the built-in SVG check again (it may have come by a path that
-    did not check it: a third-party plugin claiming SVG, an import, the store itself). Only
-    up to ``MAX_INLINE_SVG_BYTES``; the bytes checked are the ones served. The reading and
-    the check share one limiter, so that many requests at once can't hold many SVGs in
-    memory; the verdict is remembered, so that repeated requests don't parse again."""
-    if version.size > MAX_INLINE_SVG_BYTES:
-        return False
-    key = (asset.asset_id, version.version, version.checksum)
-    verdict = _svg_verdicts.get(key)
-    if verdict is not None:
-        _svg_verdicts.move_to_end(key)
-        return verdict
-    try:
-        limiter = _svg_limiter.get()
-    except LookupError:
-        limiter = trio.CapacityLimiter(SVG_CHECKS_AT_ONCE)
-        _svg_limiter.set(limiter)
-    async with limiter:
-        verdict = await _check_svg(engine, asset, version)
-    _svg_verdicts[key] = verdict
-    while len(_svg_verdicts) > SVG_VERDICTS_KEPT:
-        _svg_verdicts.popitem(last=False)
-    return verdict
-
-
-async def _check_svg(engine: AssetEngine, asset: Asset, version: Version) -> bool:
-    try:
-        chunks = [chunk async for chunk in engine.read(asset, version, 0, version.size)]
-        await trio.to_thread.run_sync(check_svg, b"".join(chunks))
-    except Exception as error:
-        logger.warning(
-            "asset %s v%d: stored SVG not shown inline: %s",
-            asset.asset_id,
-            version.version,
-            getattr(error, "reason", None) or type(error).__name__,
-        )
-        return False
-    return True
-
-
-def _etag_matches(header: str, etag: str) -> bool:
-    candidates = [part.strip() for part in header.split(",")]
-    weak_free = [c[2:] if c.startswith("W/") else c for c in candidates]
-    return "*" in candidates or etag in weak_free
-
-
-def _not_modified(etag: str, last_modified: Any) -> bool:
-    if_none_match = request.headers.get("If-None-Match")
-    if if_none_match is not None:
-        return _etag_matches(if_none_match, etag)
-    if_modified_since = request.headers.get("If-Modified-Since")
-    if if_modified_since:
-        try:
-            return last_modified <= parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError, OverflowError):
-            return False
-    return False
-
-
-def _range_applies(etag: str, last_modified: Any) -> bool:
-    """``If-Range``: serve the range only if the representation is still the one named."""
-    if_range = request.headers.get("If-Range")
-    if if_range is None:
-        return True
-    if_range = if_range.strip()
-    if if_range.startswith(('"', "W/")):
-        return if_range == etag  # strong comparison: a weak tag never matches
-    try:
-        return parsedate_to_datetime(if_range) == last_modified
-    except (TypeError, ValueError, OverflowError):
-        return False
+        return True, SVG_CONTENT_SECURITY_POLICY
+    return True, CONTENT_SECURITY_POLICY

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import json
 
-from quart import Blueprint, Response
+from quart import Blueprint, Response, current_app
 
-from ..context import services
 from ..docs_page import CONTENT_SECURITY_POLICY, PAGE
-from ..openapi import openapi_document
+from ..openapi import OPENAPI_KEY
+from ..schema import undocumented
 
 blueprint = Blueprint("docs", __name__)
 
 
 @blueprint.get("/openapi.json")
+@undocumented
 async def openapi_json() -> Response:
-    document = openapi_document(sorted(services().engine.asset_types()))
+    document = current_app.extensions[OPENAPI_KEY]
     response = Response(json.dumps(document), status=200, content_type="application/json")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["Access-Control-Allow-Origin"] = "*"
@@ -24,6 +25,7 @@ async def openapi_json() -> Response:
 
 
 @blueprint.get("/docs")
+@undocumented
 async def docs() -> Response:
     response = Response(PAGE, status=200, content_type="text/html; charset=utf-8")
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY

@@ -7,11 +7,19 @@ from quart import Blueprint, Response
 
 from ..context import services
 from ..responses import json_response
+from ..schema import Auth, Reply, operation, records
 
 blueprint = Blueprint("health", __name__)
 
 
 @blueprint.get("/healthz")
+@operation(
+    "Operations",
+    "healthz",
+    "Liveness: the process serves",
+    responses={200: Reply("up", records.Health)},
+    auth=Auth.NONE,
+)
 async def healthz() -> Response:
     """The process is up and serving (no backend is touched)."""
     return json_response({"status": "ok"})
@@ -22,6 +30,16 @@ READY_TIMEOUT = 5.0
 
 
 @blueprint.get("/readyz")
+@operation(
+    "Operations",
+    "readyz",
+    "Readiness: each backend's state",
+    responses={
+        200: Reply("every backend answers", records.Readiness),
+        503: Reply("a backend does not answer", records.Readiness),
+    },
+    auth=Auth.NONE,
+)
 async def readyz() -> Response:
     """Each backend answers within a few seconds. Both are asked at once, and each is
     reported — ``ok``, ``error: …`` or ``timeout`` — with the kind of adapter it is."""

@@ -7,18 +7,20 @@ from quart import Blueprint, Response, request
 
 from asset_service.engine import AssetQuery
 from asset_service.engine import fields as field_rules
-from asset_service.engine.catalog import Totals
 from asset_service.engine.errors import InvalidInput, NotFound
 
-from ..context import asset_id_from_path, caller, json_body, services
+from ..context import caller, services
+from ..multipart_upload import receive_upload
+from ..params import asset_id_from_path, json_body
 from ..query import asset_query, page_json
 from ..responses import json_response, no_content
+from ..schema import Body, Reply, bodies, operation, records, replies
+from ..schema import parameters as param
+from ..schema.bodies import MAX_MOVE
 from ..serialize import asset_json
-from ..uploads import receive_upload
+from ..stats import stats_json
 
 blueprint = Blueprint("library", __name__)
-
-MAX_MOVE = 1000
 
 
 def _known_type(asset_type: str) -> str:
@@ -28,13 +30,32 @@ def _known_type(asset_type: str) -> str:
 
 
 @blueprint.get("/api/library/<asset_type>")
+@operation(
+    "Library",
+    "listLibrary",
+    "A type's assets",
+    responses={200: Reply("a page of assets", records.AssetPage)},
+    problems=[400, 401, 403, 404, 503],
+    parameters=param.LIST,
+)
 async def list_type(asset_type: str) -> Response:
     principal = caller()
     query = asset_query(request.args, principal.customer_id, asset_type=_known_type(asset_type))
-    return json_response(page_json(await services().engine.list(principal, query)))
+    return json_response(page_json(await services().engine.list(principal, query), query))
 
 
 @blueprint.post("/api/library/<asset_type>/folder")
+@operation(
+    "Library",
+    "createFolder",
+    "Create a folder",
+    responses={
+        200: Reply("it already existed", records.Folder),
+        201: Reply("created (with its parents)", records.Folder),
+    },
+    problems=[400, 401, 403, 404, 408, 503],
+    body=Body.json(bodies.NewFolder),
+)
 async def create_folder(asset_type: str) -> Response:
     principal = caller()
     body = await json_body()
@@ -50,12 +71,29 @@ async def create_folder(asset_type: str) -> Response:
 
 
 @blueprint.get("/api/library/<asset_type>/folders")
+@operation(
+    "Library",
+    "listFolders",
+    "A type's folders with asset counts",
+    responses={200: Reply("every folder, the root first", records.FolderList)},
+    problems=[400, 401, 404, 503],
+)
 async def list_folders(asset_type: str) -> Response:
     folders = await services().engine.folders(caller(), _known_type(asset_type))
     return json_response({"items": [{"path": f.path, "count": f.count} for f in folders]})
 
 
 @blueprint.put("/api/library/<asset_type>/move")
+@operation(
+    "Library",
+    "moveAssets",
+    "Move assets into a folder",
+    responses={200: Reply("how many moved", records.Moved)},
+    problems=[400, 401, 403, 404, 408, 409, 503],
+    description="All or nothing: one missing, inaccessible or wrong-type id and nothing moves; "
+    "the problem names it.",
+    body=Body.json(bodies.Move),
+)
 async def move(asset_type: str) -> Response:
     principal = caller()
     body = await json_body()
@@ -80,11 +118,25 @@ async def _facets(asset_type: str, field: str) -> Response:
 
 
 @blueprint.get("/api/library/<asset_type>/tags")
+@operation(
+    "Library",
+    "listTags",
+    "Tags in use, with counts",
+    responses={200: Reply("tags by count", records.FacetList)},
+    problems=[400, 401, 404, 503],
+)
 async def tags(asset_type: str) -> Response:
     return await _facets(asset_type, "tags")
 
 
 @blueprint.get("/api/library/<asset_type>/categories")
+@operation(
+    "Library",
+    "listCategories",
+    "Categories in use, with counts",
+    responses={200: Reply("categories by count", records.FacetList)},
+    problems=[400, 401, 404, 503],
+)
 async def categories(asset_type: str) -> Response:
     return await _facets(asset_type, "category")
 
@@ -93,19 +145,46 @@ async def categories(asset_type: str) -> Response:
 
 
 @blueprint.get("/api/audio-library")
+@operation(
+    "Audio library",
+    "listAudio",
+    "List audio",
+    responses={200: Reply("a page of audio assets", records.AssetPage)},
+    problems=[400, 401, 403, 503],
+    description="Audio assets, with every filter of the search.",
+    parameters=[*param.LIST, *param.SEARCH_FILTERS],
+)
 async def audio_list() -> Response:
     principal = caller()
     query = asset_query(request.args, principal.customer_id, asset_type="audio", search=True)
-    return json_response(page_json(await services().engine.list(principal, query)))
+    return json_response(page_json(await services().engine.list(principal, query), query))
 
 
 @blueprint.post("/api/audio-library")
+@operation(
+    "Audio library",
+    "saveAudio",
+    "Save an audio file",
+    responses={201: Reply("the new asset", records.Asset, replies.LOCATION)},
+    problems=[400, 401, 403, 408, 413, 415, 422, 503],
+    description="The same form as an upload; bytes that aren't audio are a 415.",
+    parameters=[param.UPLOAD_ID],
+    body=Body.multipart(bodies.Upload),
+)
 async def audio_save() -> Response:
     asset = await receive_upload(caller(), declared_type="audio")
     return json_response(asset_json(asset), 201, {"Location": f"/api/assets/{asset.asset_id}"})
 
 
 @blueprint.delete("/api/audio-library/<asset_id>")
+@operation(
+    "Audio library",
+    "deleteAudio",
+    "Delete an audio asset",
+    responses={204: Reply("soft-deleted")},
+    problems=[400, 401, 403, 404, 409, 503],
+    description="A soft delete; an id that isn't audio is a 404.",
+)
 async def audio_delete(asset_id: str) -> Response:
     principal = caller()
     engine = services().engine
@@ -116,21 +195,17 @@ async def audio_delete(asset_id: str) -> Response:
     return no_content()
 
 
-def _totals(totals: Totals) -> dict[str, float]:
-    return {"count": totals.count, "size": totals.size, "duration": round(totals.duration, 3)}
-
-
 @blueprint.get("/api/audio-library/stats")
+@operation(
+    "Audio library",
+    "audioStats",
+    "Audio totals",
+    responses={200: Reply("counts, bytes and seconds", records.AudioStats)},
+    problems=[400, 401, 403, 503],
+    description="Soft-deleted assets are left out unless asked for.",
+    parameters=[param.FOLDER, param.RECURSIVE, param.INCLUDE_DELETED],
+)
 async def audio_stats() -> Response:
     principal = caller()
     query = asset_query(request.args, principal.customer_id, asset_type="audio")
-    stats = await services().engine.stats(principal, query)
-    return json_response(
-        {
-            "count": stats.total.count,
-            "total_size": stats.total.size,
-            "total_duration": round(stats.total.duration, 3),
-            "by_format": {name: _totals(t) for name, t in sorted(stats.by_format.items())},
-            "by_folder": {name: _totals(t) for name, t in sorted(stats.by_folder.items())},
-        }
-    )
+    return json_response(stats_json(await services().engine.stats(principal, query)))

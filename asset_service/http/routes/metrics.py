@@ -11,13 +11,30 @@ import hmac
 from quart import Blueprint, Response, request
 
 from ..context import services
-from ..metrics import CONTENT_TYPE, render
+from ..metrics import render
 from ..problems import unauthorized
+from ..schema import Auth, Reply, operation
 
 blueprint = Blueprint("metrics", __name__)
 
 
 @blueprint.get("/metrics")
+@operation(
+    "Operations",
+    "metrics",
+    "Prometheus metrics",
+    responses={
+        200: Reply(
+            "requests by route and status, upload and download bytes, actor queue depths, "
+            "cleanup results",
+            content={"text/plain": str},
+        )
+    },
+    problems=[401],
+    description="Open unless `ASSET_METRICS_TOKEN` is set; then it needs "
+    "`Authorization: Bearer <that token>` (not a JWT).",
+    auth=Auth.METRICS_TOKEN,
+)
 async def metrics() -> Response:
     svc = services()
     expected = svc.settings.metrics_token
@@ -27,6 +44,7 @@ async def metrics() -> Response:
             token.strip().encode(), expected.encode()
         ):
             raise unauthorized("/metrics needs 'Authorization: Bearer <ASSET_METRICS_TOKEN>'")
-    response = Response(render(svc.metrics, svc.engine), status=200, content_type=CONTENT_TYPE)
+    body, content_type = render(svc.metrics, request.headers.get("Accept"))
+    response = Response(body, status=200, content_type=content_type)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -30,13 +30,16 @@ from asset_service.engine.preview_types import (
     STORED_WAVEFORM_BUCKETS,
     PreviewState,
     PreviewStatus,
+    merge_peaks,
 )
-from asset_service.plugins.builtin._media_previews import merge_peaks
 
 from .. import signing
-from ..context import asset_id_from_path, caller, optional_caller, parse_decimal, services
+from ..context import caller, optional_caller, services
+from ..params import asset_id_from_path, parse_decimal
 from ..problems import HTTPProblem, problem_response, unauthorized
 from ..responses import json_response
+from ..schema import Auth, Header, Reply, operation, records
+from ..schema import parameters as param
 
 blueprint = Blueprint("previews", __name__)
 
@@ -131,7 +134,8 @@ async def preview_link(asset_id: str) -> Response:
         query["size"] = size
     query["expires"] = expires_at
     query["signature"] = _sign(asset_id, found.version.version, kind, size, expires_at)
-    base = request.host_url.rstrip("/")
+    # ASSET_PUBLIC_URL, or a relative link: never the request's Host (as links.LinkBuilder)
+    base = services().settings.public_url.rstrip("/")
     url = f"{base}/api/assets/{asset_id}/previews/{kind}?{urlencode(query)}"
     return json_response(
         {"url": url, "expires_at": datetime.fromtimestamp(expires_at, UTC).isoformat()}
@@ -180,7 +184,34 @@ def _buckets(state: PreviewState) -> int | None:
     return buckets
 
 
+_IMMUTABLE = {"ETag": Header(str), "Cache-Control": Header(str)}
+
+
 @blueprint.get("/api/assets/<asset_id>/previews/<kind>")
+@operation(
+    "Content",
+    "getPreview",
+    "A thumbnail, poster or waveform of a version",
+    responses={
+        200: Reply(
+            "the preview: WEBP for pictures, JSON peaks for a waveform",
+            headers=_IMMUTABLE,
+            content={"image/webp": bytes, "application/json": records.Waveform},
+        ),
+        202: Reply(
+            "being made: ask again after `Retry-After` seconds",
+            records.PreviewPending,
+            {"Retry-After": Header(int)},
+        ),
+        304: Reply("`If-None-Match` names this preview"),
+    },
+    problems=[400, 401, 403, 404, 422, 503],
+    description="Access as for downloading the asset, or a signed link from "
+    "`GET /api/assets/{asset_id}/url?preview=KIND&size=N`. `404` when the type has no such "
+    "preview, `422` when making it failed (with the reason).",
+    parameters=param.PREVIEW,
+    auth=Auth.BEARER_OR_NONE,
+)
 async def preview(asset_id: str, kind: str) -> Response:
     asset_id = asset_id_from_path(asset_id)
     previews = services().engine.previews

@@ -13,8 +13,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
 def check_svg(data: bytes) -> None:
     """Raise ``UnprocessableContent`` unless ``data`` is an SVG the image plugin would accept:
     no scripts, event handlers, entities or references outside the file. Blocking (it parses
-    XML): call it in a worker thread. The download route runs it on stored SVGs before showing
-    one inline."""
+    XML): call it in a worker thread. The plugin inspector's ``safe_inline`` runs it on stored
+    SVGs before the engine lets one be shown inline."""
     from ._svg import check
 
     check(data)

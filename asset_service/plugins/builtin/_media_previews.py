@@ -29,6 +29,7 @@ from asset_service.engine.preview_types import (
     NoPreview,
     PreviewRequest,
     RenderedPreview,
+    merge_peaks,
 )
 
 from ._pictures import write_sizes
@@ -124,20 +125,6 @@ def _audio_stream(probe: dict[str, Any]) -> tuple[int, int]:
             if rate > 0 and channels > 0:
                 return rate, channels
     raise NoPreview("the file has no audio stream ffmpeg can decode")
-
-
-def merge_peaks(peaks: list[list[float]], buckets: int) -> list[list[float]]:
-    """``peaks`` merged into ``buckets`` (each the min and max of the peaks it covers); as
-    they are when there are not more than ``buckets``."""
-    count = len(peaks)
-    if count <= buckets:
-        return peaks
-    merged = []
-    for index in range(buckets):
-        start, end = index * count // buckets, (index + 1) * count // buckets
-        group = peaks[start : max(end, start + 1)]
-        merged.append([min(p[0] for p in group), max(p[1] for p in group)])
-    return merged
 
 
 def audio_waveform(request: PreviewRequest) -> list[RenderedPreview]:

@@ -27,11 +27,11 @@ from . import _pictures, _svg
 from ._common import clean_text, reason_of
 from ._text import decode_head, markup_kind
 
-PNG = Detected("image", "image/png", "png")
-JPEG = Detected("image", "image/jpeg", "jpeg")
-WEBP = Detected("image", "image/webp", "webp")
-GIF = Detected("image", "image/gif", "gif")
-SVG = Detected("image", "image/svg+xml", "svg")
+PNG = Detected("image", "image/png", "png", heavy=True)
+JPEG = Detected("image", "image/jpeg", "jpeg", heavy=True)
+WEBP = Detected("image", "image/webp", "webp", heavy=True)
+GIF = Detected("image", "image/gif", "gif", heavy=True)
+SVG = Detected("image", "image/svg+xml", "svg", heavy=True)
 
 MIME_TYPES = (
     "image/png",

@@ -36,11 +36,11 @@ from ._common import ResultCache, clean_text
 
 logger = logging.getLogger(__name__)
 
-MP4 = Detected("video", "video/mp4", "mp4")
-MOV = Detected("video", "video/quicktime", "mov")
-WEBM = Detected("video", "video/webm", "webm")
-MKV = Detected("video", "video/x-matroska", "mkv")
-AVI = Detected("video", "video/x-msvideo", "avi")
+MP4 = Detected("video", "video/mp4", "mp4", heavy=True)
+MOV = Detected("video", "video/quicktime", "mov", heavy=True)
+WEBM = Detected("video", "video/webm", "webm", heavy=True)
+MKV = Detected("video", "video/x-matroska", "mkv", heavy=True)
+AVI = Detected("video", "video/x-msvideo", "avi", heavy=True)
 
 MIME_TYPES = (
     "video/mp4",

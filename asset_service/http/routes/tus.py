@@ -3,7 +3,7 @@ creation-defer-length, termination, expiration, checksum with sha1 and sha256) a
 of any upload.
 
 The protocol's headers are read and written here; sessions, parts and commits are the engine's
-(``engine._resumable``). ``HEAD /api/uploads/{id}`` is tus's offset request and ``GET`` the same
+(``engine.tus``). ``HEAD /api/uploads/{id}`` is tus's offset request and ``GET`` the same
 URL's JSON progress, which also answers for multipart uploads sent with ``X-Upload-Id``.
 """
 
@@ -16,17 +16,27 @@ from datetime import datetime
 
 from quart import Blueprint, Response, request
 
-from asset_service.engine import AssetEngine, NewAssetFields
+from asset_service.engine import (
+    CHECKSUM_ALGORITHMS,
+    AssetEngine,
+    Checksum,
+    NewAssetFields,
+    NewUpload,
+)
 from asset_service.engine import fields as field_rules
-from asset_service.engine._resumable import CHECKSUM_ALGORITHMS, Checksum, NewUpload
 from asset_service.engine.errors import Gone, InvalidInput
 from asset_service.engine.model import UploadSession, UploadState
 
-from ..context import caller, parse_decimal, services
+from ..context import caller, services
 from ..multipart import _chunks_with_idle_timeout
+from ..multipart_upload import UPLOAD_FIELDS, declared_type_of, new_asset_fields
+from ..params import parse_decimal
 from ..problems import HTTPProblem
 from ..responses import json_response
-from ..uploads import UPLOAD_FIELDS, declared_type_of, new_asset_fields
+from ..schema import Body, Header, Reply, operation, records, replies
+from ..schema import parameters as param
+from ..schema.bodies import FORM_FIELDS
+from ..serialize import progress_json
 
 blueprint = Blueprint("uploads", __name__)
 
@@ -78,6 +88,35 @@ async def _tus_headers(response: Response) -> Response:
 
 
 @blueprint.post("/api/uploads/", strict_slashes=False)
+@operation(
+    "Uploads",
+    "createUpload",
+    "Start a resumable upload (tus creation)",
+    responses={
+        201: Reply(
+            "created; with a body (creation-with-upload), the bytes received, and the asset if "
+            "they were all of it",
+            headers={**replies.UPLOAD_URL, **replies.TUS_STATE},
+        )
+    },
+    problems=[400, 401, 403, 408, 409, 412, 413, 415, 422, 460, 503],
+    description="tus 1.0.0 (core, creation, creation-with-upload, creation-defer-length, "
+    "termination, expiration, checksum with sha1 and sha256), as tus-js-client, Uppy and tuspy "
+    "speak it; `OPTIONS` on this URL answers `Tus-Version`, `Tus-Extension`, `Tus-Max-Size` (the "
+    "upload limit) and `Tus-Checksum-Algorithm` without a token. Editors and admins. "
+    "`Upload-Metadata` may carry "
+    + ", ".join(f"`{key}`" for key in ("filename", "filetype", *FORM_FIELDS))
+    + " (base64 values; other keys are ignored): the same fields as a multipart upload, `type` "
+    "being the asset type or a MIME type. A creation request whose bytes fail leaves nothing.",
+    parameters=[
+        param.TUS_RESUMABLE,
+        param.upload_length("the upload's size in bytes"),
+        param.UPLOAD_DEFER_LENGTH,
+        param.UPLOAD_METADATA,
+        param.UPLOAD_CHECKSUM,
+    ],
+    body=Body(bytes, OFFSET_STREAM, required=False),
+)
 async def create_upload() -> Response:
     """tus creation (and creation-with-upload, creation-defer-length)."""
     principal = caller()
@@ -121,6 +160,37 @@ async def create_upload() -> Response:
 
 
 @blueprint.route("/api/uploads/<upload_id>", methods=["GET", "HEAD"])
+@operation(
+    "Uploads",
+    "uploadProgress",
+    "Follow an upload",
+    method="GET",
+    responses={200: Reply("its progress", records.UploadProgress)},
+    problems=[400, 401, 404, 410, 503],
+    description="A resumable upload, or a multipart upload sent with `X-Upload-Id` (while it "
+    "runs and for ten minutes after). For the uploader and the customer's admins; anyone else "
+    "gets a 404. `WebSocket /api/events` streams the same as `upload.progress` events.",
+)
+@operation(
+    "Uploads",
+    "uploadOffset",
+    "A resumable upload's offset (tus)",
+    method="HEAD",
+    responses={
+        200: Reply(
+            "where to resume",
+            headers={
+                **replies.UPLOAD_OFFSET,
+                "Upload-Length": Header(int, "the upload's size, once known"),
+                "Upload-Defer-Length": Header(str, "`1` while the length is unknown"),
+                "Upload-Metadata": Header(str, "as sent at creation"),
+                **replies.TUS_STATE,
+            },
+        )
+    },
+    problems=[400, 401, 404, 410, 412, 503],
+    parameters=[param.TUS_RESUMABLE],
+)
 async def upload_status(upload_id: str) -> Response:
     """``GET``: the JSON progress of any upload; ``HEAD``: tus's offset of a resumable one."""
     principal = caller()
@@ -142,19 +212,36 @@ async def upload_status(upload_id: str) -> Response:
         del response.headers["Content-Type"]
         return response
     progress = await engine.progress(principal, upload_id)
-    body = {
-        "upload_id": progress.upload_id,
-        "received_bytes": progress.received_bytes,
-        "total_bytes": progress.total_bytes,
-        "state": progress.state,
-        "asset_id": progress.asset_id,
-    }
-    if progress.error:
-        body["error"] = progress.error
-    return json_response(body, headers={"Cache-Control": "no-store"})
+    return json_response(progress_json(progress), headers={"Cache-Control": "no-store"})
 
 
 @blueprint.patch("/api/uploads/<upload_id>")
+@operation(
+    "Uploads",
+    "appendUpload",
+    "Send bytes of a resumable upload (tus)",
+    responses={
+        204: Reply(
+            "the bytes are stored; when they were the last, the upload is committed and "
+            "`Asset-Id` names the new asset",
+            headers=replies.TUS_STATE,
+        )
+    },
+    problems=[400, 401, 403, 404, 408, 409, 410, 412, 413, 415, 422, 460, 503],
+    description="`Content-Type: application/offset+octet-stream` (else 415) at the upload's "
+    "`Upload-Offset` (else 409). A body that breaks off keeps what arrived, unless it carried "
+    "`Upload-Checksum`; a mismatching checksum is a 460 and the bytes are dropped. The request "
+    "that brings the last byte answers once the upload went through the same checks as a "
+    "multipart upload — with the 4xx of refused content (the upload is then gone: 410), or 204 "
+    "and `Asset-Id`. A complete upload takes no more bytes (409).",
+    parameters=[
+        param.TUS_RESUMABLE,
+        param.UPLOAD_OFFSET,
+        param.upload_length("the size, if creation deferred it"),
+        param.UPLOAD_CHECKSUM,
+    ],
+    body=Body(bytes, OFFSET_STREAM),
+)
 async def append_upload(upload_id: str) -> Response:
     """tus's PATCH: bytes at ``Upload-Offset``. The request that brings the last byte answers
     once the upload is committed, with the new asset's id in ``Asset-Id`` — or with the 4xx the
@@ -182,6 +269,16 @@ async def append_upload(upload_id: str) -> Response:
 
 
 @blueprint.delete("/api/uploads/<upload_id>")
+@operation(
+    "Uploads",
+    "terminateUpload",
+    "End a resumable upload (tus termination)",
+    responses={204: Reply("its bytes are removed", headers=replies.TUS_RESUMABLE)},
+    problems=[400, 401, 404, 409, 410, 412, 503],
+    description="The bytes received are removed at once; until the upload would have expired, "
+    "its URL answers 410.",
+    parameters=[param.TUS_RESUMABLE],
+)
 async def terminate_upload(upload_id: str) -> Response:
     """tus termination: the bytes received so far are removed at once."""
     principal = caller()

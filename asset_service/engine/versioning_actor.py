@@ -1,19 +1,11 @@
-"""The versioning actor: serialises every change to an asset's versions — a new version, the
-restore of an older one, pruning past the retention limit — so that within one engine version
-numbers never repeat or skip.
+"""The versioning actor: owns what an asset's content is — creating an asset (its version 1),
+adding a version, restoring an older one, pruning past the retention limit.
 
-Across engines (several service instances) a version number is reserved in the catalog before
-its blob is placed: the reservation is a lease named ``versions:{asset_id}``, so only its holder
-picks the next number and writes ``{customer}/{asset}/v{n}``, and the compare-and-set on
-``revision`` then publishes the version (retrying with the same number when only the record's
-metadata changed meanwhile). Without the reservation two instances would pick the same number,
-and the loser of the compare-and-set would already have overwritten the winner's blob. The
-holder renews the reservation every ``RESERVATION_RENEW_EVERY`` seconds for as long as it works
-(placing a big blob on S3 is a server-side copy of any length), so the lease need not outlast
-the longest placement: a reservation outlives a crashed instance by at most ``RESERVATION_TTL``
-(until then that asset's new versions are refused with 409, "try again"). The blob a crashed
-holder may have placed is unreferenced; the cleanup's orphan sweep removes it (or the next
-holder overwrites it)."""
+Changes to existing assets are handled one at a time, and across instances a version number is
+reserved in the catalog (the lease ``versions:{asset_id}``, renewed while the work runs) before
+its blob is placed, so ``v{n}`` is never written twice. A creation runs as a task of its own: its
+asset id is new and nobody else's. The reservation's timings and crash behaviour are described in
+``docs/architecture.md``."""
 
 from __future__ import annotations
 
@@ -21,27 +13,31 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
 
+import outcome
 import trio
 
 from . import policy
-from ._actor import Reply, answer_with
-from ._public import is_published, sync_public, unpublish
-from ._upload import StagedContent
-from .blobstore import BlobStore
-from .catalog import Catalog
+from .actor import Inbox, Request
+from .dependencies import EngineDeps
 from .errors import Conflict, NotFound, UnsupportedContent
-from .events import EventHub, asset_event
+from .events import asset_event
+from .fields import NewAssetFields
+from .inspection import Description, Detected
 from .model import (
     TEMP_BUCKET,
     Asset,
-    AssetType,
+    Metadata,
     Principal,
+    Storage,
     Version,
     bucket_of,
+    new_asset_id,
     storage_key,
+    utc_now,
 )
+from .public_visibility import is_published, public_headers, sync_public, unpublish
 
 logger = logging.getLogger(__name__)
 
@@ -80,62 +76,163 @@ class _Keeper:
 
 
 @dataclass(slots=True)
-class AddVersion:
+class StagedContent:
+    """A complete, inspected upload sitting in the temp bucket, ready to be promoted."""
+
+    upload_id: str
+    temp_key: str
+    size: int
+    checksum: str
+    detected: Detected
+    description: Description
+    original_filename: str
+
+    def as_version(self, number: int, key: str) -> Version:
+        """This content as version ``number`` stored under ``key``."""
+        return Version(
+            version=number,
+            created_at=utc_now(),
+            size=self.size,
+            storage_key=key,
+            checksum=self.checksum,
+            mime_type=self.detected.mime_type,
+            original_filename=self.original_filename,
+            duration=self.description.duration,
+            dimensions=self.description.dimensions,
+            extracted={"format": self.detected.format, **self.description.extracted},
+        )
+
+
+# --- messages ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CreateAsset(Request[Asset]):
+    """Make staged content version 1 of a new asset; answered with the asset."""
+
+    principal: Principal
+    staged: StagedContent
+    fields: NewAssetFields
+
+
+@dataclass(frozen=True, slots=True)
+class AddVersion(Request[Asset]):
+    """Make staged content the next version of an asset; answered with the asset."""
+
     asset_id: str
     principal: Principal
     staged: StagedContent
-    reply: Reply
 
 
-@dataclass(slots=True)
-class RestoreVersion:
+@dataclass(frozen=True, slots=True)
+class RestoreVersion(Request[Asset]):
+    """Copy an older version to become the next one; answered with the asset."""
+
     asset_id: str
     principal: Principal
     number: int
-    reply: Reply
 
 
 class VersioningActor:
-    #: runs the reservation keeper of the change in progress (opened by ``run``)
-    _keepers: trio.Nursery
-    #: previews: called with the record and the new version just before the commit
+    #: runs the creations and the reservation keeper of the change in progress (opened by
+    #: ``run``)
+    _tasks: trio.Nursery
+    #: previews: called with the record and its new version just before either is committed
+    #: (a creation's insert, a new or restored version's replace), so a crash after the
+    #: commit finds the previews pending
     before_commit: Callable[[Asset, Version], Awaitable[None]] | None = None
 
-    def __init__(
-        self,
-        store: BlobStore,
-        catalog: Catalog,
-        hub: EventHub,
-        asset_types: Callable[[], dict[str, AssetType]],
-        max_versions: int,
-        busy_assets: set[str],
-    ) -> None:
-        self._store = store
-        self._catalog = catalog
-        self._hub = hub
-        self._asset_types = asset_types
-        self._max_versions = max_versions
-        self._busy_assets = busy_assets
+    def __init__(self, deps: EngineDeps) -> None:
+        self._store = deps.store
+        self._catalog = deps.catalog
+        self._hub = deps.hub
+        self._asset_types = deps.asset_types
+        self._max_versions = deps.config.max_versions
+        self._in_flight = deps.in_flight
         #: who holds this engine's version reservations
         self._holder = f"versioning-{uuid.uuid4().hex}"
 
     async def run(
-        self,
-        mailbox: trio.MemoryReceiveChannel[Any],
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+        self, inbox: Inbox, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        # The nursery runs the reservation keepers of the change in progress.
-        async with mailbox, trio.open_nursery() as self._keepers:
+        """Changes to existing assets' versions are handled one at a time, in order. A creation
+        runs as a task of its own at once: its asset is new, nobody else can address it, and a
+        long placement (a server-side copy on S3) must not hold up the next message."""
+        async with inbox, trio.open_nursery() as self._tasks:
             task_status.started()
-            async for message in mailbox:
-                match message:
-                    case AddVersion(asset_id=asset_id, principal=who, staged=staged, reply=reply):
-                        await answer_with(reply, lambda: self._add(asset_id, who, staged))
-                    case RestoreVersion(asset_id=asset_id, principal=who, number=n, reply=reply):
-                        await answer_with(reply, lambda: self._restore(asset_id, who, n))
-                    case _:
-                        logger.error("versioning actor: unexpected message %r", message)
+            async for envelope in inbox:
+                match envelope.request:
+                    case CreateAsset() as create:
+                        self._tasks.start_soon(envelope.answer_with, partial(self._create, create))
+                    case AddVersion(asset_id=asset_id, principal=who, staged=staged):
+                        await envelope.answer_with(lambda: self._add(asset_id, who, staged))
+                    case RestoreVersion(asset_id=asset_id, principal=who, number=n):
+                        await envelope.answer_with(lambda: self._restore(asset_id, who, n))
+                    case request:
+                        logger.error("versioning actor: unexpected request %r", request)
+                        envelope.answer(outcome.Error(TypeError(f"not a request: {request!r}")))
+
+    async def _create(self, create: CreateAsset) -> Asset:
+        """Place the content as version 1 of a new asset, then insert the record (a crash in
+        between leaves an orphan blob for the cleanup, never a record without content)."""
+        policy.require_writer(create.principal)
+        staged, fields, who = create.staged, create.fields, create.principal
+        asset_type = self._asset_types()[staged.detected.type]
+        asset_id = new_asset_id()
+        key = storage_key(who.customer_id, asset_id, 1)
+        version = staged.as_version(1, key)
+        now = version.created_at
+        asset = Asset(
+            asset_id=asset_id,
+            customer_id=who.customer_id,
+            user_id=who.user_id,
+            type=asset_type.name,
+            name=fields.name or staged.original_filename,
+            original_filename=staged.original_filename,
+            mime_type=staged.detected.mime_type,
+            size=staged.size,
+            duration=staged.description.duration,
+            dimensions=staged.description.dimensions,
+            storage=Storage(bucket=asset_type.bucket, key=key),
+            checksum=staged.checksum,
+            metadata=Metadata(
+                title=fields.title,
+                description=fields.description,
+                tags=list(fields.tags),
+                folder=fields.folder,
+                custom=dict(fields.custom),
+            ),
+            versions=[version],
+            created_at=now,
+            updated_at=now,
+            category=fields.category,
+            current_version=1,
+            visibility=fields.visibility,
+            extracted=dict(version.extracted),
+        )
+        with self._in_flight.assets.holding(asset_id):
+            await self._store.move(TEMP_BUCKET, staged.temp_key, asset_type.bucket, key)
+            try:
+                if is_published(asset):
+                    try:
+                        asset.storage.url = await self._store.set_public(
+                            asset_type.bucket, key, True, public_headers(version)
+                        )
+                    except Exception:
+                        logger.exception("could not publish asset %s", asset_id)
+                if self.before_commit is not None:  # previews: pending before the commit
+                    await self.before_commit(asset, version)
+                await self._catalog.insert(asset)
+            except BaseException:
+                with trio.move_on_after(30, shield=True):
+                    if is_published(asset):
+                        await unpublish(self._store, asset_type.bucket, key)
+                    await self._store.delete(asset_type.bucket, key)
+                raise
+        if fields.folder != "/":
+            await self._catalog.add_folder(who.customer_id, asset.type, fields.folder)
+        # The upload actor announces ``asset.created`` after the upload's final progress.
+        return asset
 
     async def _add(self, asset_id: str, principal: Principal, staged: StagedContent) -> Asset:
         source = (TEMP_BUCKET, staged.temp_key)
@@ -171,20 +268,19 @@ class VersioningActor:
         principal: Principal,
         source: tuple[str, str],
         version_from: Callable[[int, str], Version],
-        check: Callable[[Asset], Any],
+        check: Callable[[Asset], Awaitable[None]],
         *,
         copy: bool = False,
     ) -> Asset:
         """Reserve the asset's next version number, place the content at its key, then
         compare-and-set the record (again with the same number if only metadata changed)."""
-        self._busy_assets.add(asset_id)
-        try:
+        with self._in_flight.assets.holding(asset_id):
             await self._reserve(asset_id)
             keeper: _Keeper | None = None
             placed: tuple[str, str] | None = None
             committed = lost = False
             try:
-                keeper = await self._keepers.start(self._keep_reserved, asset_id)
+                keeper = await self._tasks.start(self._keep_reserved, asset_id)
                 for _ in range(CAS_ATTEMPTS):
                     asset = policy.check_writable(principal, await self._catalog.get(asset_id))
                     await check(asset)
@@ -225,8 +321,6 @@ class VersioningActor:
                     if placed is not None and not committed and not lost:
                         await self._store.delete(*placed)
                     await self._catalog.release_lease(reservation_name(asset_id), self._holder)
-        finally:
-            self._busy_assets.discard(asset_id)
         for old in pruned:
             await unpublish(self._store, bucket, old.storage_key)
             await self._store.delete(bucket, old.storage_key)

@@ -1,17 +1,10 @@
 """The cleanup actor: removes what nobody will come back for.
 
-One pass deletes (0) resumable (tus) upload sessions past their expiry, with their parts,
-(1) temp uploads idle longer than their TTL (a live resumable upload's parts excepted) and writes
-a crashed process never finished, (2) soft-deleted assets past retention — every version's blob
-first, then the record, so a crash in between leaves at worst an orphan blob, never a record
-without content — and (3) orphan blobs no record points to. Passes run on a schedule, on
-demand, and from ``asset-service cleanup --once``.
-
-Two leases in the catalog coordinate several instances. ``cleanup`` is held while a pass runs
-(short, renewed between steps, released at the end), so two passes never overlap and a crashed
-process blocks the others for at most ``PASS_LEASE_TTL``. ``cleanup-period`` is taken by a
-scheduled pass and kept for most of the period, so the other instances' schedules skip that
-period; an on-demand pass ignores it and runs whenever no pass is running.
+A pass removes expired resumable (tus) sessions with their parts, stale temp blobs and writes a
+crashed process never finished, soft-deleted assets past retention (every version's blob first,
+then the record) and orphan blobs no record points to — skipping whatever ``InFlight`` says this
+instance is working on. Passes run on a schedule, on demand and from ``asset-service cleanup
+--once``; the ``cleanup`` and ``cleanup-period`` leases keep several instances from overlapping.
 """
 
 from __future__ import annotations
@@ -19,21 +12,19 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
+import outcome
 import trio
 
-from ._actor import Reply, answer_with, ask
-from ._resumable import parts_prefix, session_of_part
-from .blobstore import BlobStore
-from .catalog import Catalog
-from .events import EventHub, asset_event
-from .model import TEMP_BUCKET, Asset, AssetType, bucket_of, utc_now
+from .actor import Inbox, Mailbox, Request, ask
+from .dependencies import EngineConfig, EngineDeps
+from .events import asset_event
+from .model import TEMP_BUCKET, Asset, bucket_of, utc_now
 from .preview_store import PREVIEW_KEY, delete_previews
 from .preview_types import PreviewStates
+from .tus import parts_prefix, session_of_part
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +41,6 @@ RENEW_EVERY = 1000
 
 class _LeaseLost(Exception):
     pass
-
-
-@dataclass(slots=True)
-class RunCleanup:
-    reply: Reply
-    #: on-demand passes wait for another instance's lease; scheduled ones skip the period
-    wait_for_lease: bool = False
-    scheduled: bool = False
 
 
 @dataclass(slots=True)
@@ -111,49 +94,48 @@ class CleanupPolicy:
     trash_retention: float
     interval: float
 
+    @classmethod
+    def of(cls, config: EngineConfig) -> CleanupPolicy:
+        return cls(config.temp_ttl, config.trash_retention, config.cleanup_interval)
+
+
+@dataclass(frozen=True, slots=True)
+class RunCleanup(Request[CleanupReport]):
+    """One full pass; answered with what it removed."""
+
+    #: on-demand passes wait for another instance's lease; scheduled ones skip the period
+    wait_for_lease: bool = False
+    scheduled: bool = False
+
 
 class CleanupActor:
-    def __init__(
-        self,
-        store: BlobStore,
-        catalog: Catalog,
-        hub: EventHub,
-        asset_types: Callable[[], dict[str, AssetType]],
-        policy: CleanupPolicy,
-        holder: str,
-        busy_uploads: Callable[[], set[str]],
-        busy_assets: set[str],
-        busy_sessions: Callable[[], set[str]] = set,
-    ) -> None:
-        self._store = store
-        self._catalog = catalog
-        self._hub = hub
-        self._asset_types = asset_types
-        self._policy = policy
-        self._holder = holder
-        self._busy_uploads = busy_uploads
-        self._busy_assets = busy_assets
-        self._busy_sessions = busy_sessions
+    def __init__(self, deps: EngineDeps) -> None:
+        self._deps = deps
+        self._store = deps.store
+        self._catalog = deps.catalog
+        self._hub = deps.hub
+        self._asset_types = deps.asset_types
+        self._policy = CleanupPolicy.of(deps.config)
+        self._holder = deps.instance_id
+        self._in_flight = deps.in_flight
         self.totals = CleanupTotals()
 
     async def run(
-        self,
-        mailbox: trio.MemoryReceiveChannel[Any],
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+        self, inbox: Inbox, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        async with mailbox:
+        async with inbox:
             task_status.started()
-            async for message in mailbox:
-                match message:
-                    case RunCleanup(reply=reply, wait_for_lease=wait, scheduled=scheduled):
-                        await answer_with(reply, lambda: self._counted_pass(wait, scheduled))
-                    case _:
-                        logger.error("cleanup actor: unexpected message %r", message)
+            async for envelope in inbox:
+                match envelope.request:
+                    case RunCleanup(wait_for_lease=wait, scheduled=scheduled):
+                        await envelope.answer_with(lambda: self._counted_pass(wait, scheduled))
+                    case request:
+                        logger.error("cleanup actor: unexpected request %r", request)
+                        envelope.answer(outcome.Error(TypeError(f"not a request: {request!r}")))
 
     async def schedule(
         self,
-        mailbox: trio.MemorySendChannel[Any],
+        mailbox: Mailbox,
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
@@ -163,7 +145,7 @@ class CleanupActor:
             while True:
                 await trio.sleep(self._policy.interval)
                 try:
-                    report = await ask(mailbox, lambda reply: RunCleanup(reply, scheduled=True))
+                    report = await ask(mailbox, RunCleanup(scheduled=True))
                 except Exception:
                     logger.exception("scheduled cleanup pass failed")
                     continue
@@ -212,13 +194,13 @@ class CleanupActor:
         if not await self._renew():
             raise _LeaseLost
 
-    def _age_cutoff(self, seconds: float) -> Any:
+    def _age_cutoff(self, seconds: float) -> datetime:
         return utc_now() - timedelta(seconds=seconds)
 
     async def _remove_expired_uploads(self, report: CleanupReport) -> None:
         """Resumable upload sessions past their expiry: the record first (compare-and-set, so
         a session a request has just extended stays), then its parts."""
-        busy = self._busy_sessions()
+        busy = self._in_flight.upload_sessions.snapshot()
         skipped: set[str] = set()
         while True:
             batch = await self._catalog.expired_uploads(utc_now(), limit=200)
@@ -236,7 +218,7 @@ class CleanupActor:
 
     async def _remove_temp(self, report: CleanupReport) -> None:
         cutoff = self._age_cutoff(self._policy.temp_ttl)
-        busy = self._busy_uploads()
+        busy = self._in_flight.temp_blobs.snapshot()
         #: whether each resumable upload met among the parts still has a session
         sessions: dict[str, bool] = {}
         async for blob in self._store.list(TEMP_BUCKET):
@@ -259,22 +241,9 @@ class CleanupActor:
         cutoff = self._age_cutoff(self._policy.trash_retention)
         while batch := await self._catalog.deleted_before(cutoff, limit=200):
             for asset in batch:
-                await self.purge(asset)
+                await purge_asset(self._deps, asset)
                 report.purged += 1
             await self._keep_lease()
-
-    async def purge(self, asset: Asset) -> None:
-        """Every version's blob (and its public copy, if any), then the record."""
-        bucket = bucket_of(asset, self._asset_types())
-        for version in asset.versions:
-            await self._store.set_public(bucket, version.storage_key, False)
-            await self._store.delete(bucket, version.storage_key)
-        await delete_previews(self._store, self._preview_states(), bucket, asset)  # previews
-        await self._catalog.delete(asset.asset_id)
-        self._hub.publish(asset_event("asset.purged", asset))
-
-    def _preview_states(self) -> PreviewStates | None:
-        return self._catalog if isinstance(self._catalog, PreviewStates) else None
 
     async def _remove_orphans(self, report: CleanupReport) -> None:
         # Content is promoted into place just before its record is written: the grace period
@@ -293,7 +262,7 @@ class CleanupActor:
                 if match is None or blob.modified > cutoff:
                     continue  # not a key this service writes, or too young to judge
                 asset_id = match["asset"]
-                if asset_id in self._busy_assets:
+                if asset_id in self._in_flight.assets:
                     continue
                 if asset_id not in records:
                     records[asset_id] = await self._catalog.get(asset_id)
@@ -305,3 +274,16 @@ class CleanupActor:
             report.incomplete_removed += await self._store.remove_incomplete(
                 bucket, self._policy.temp_ttl
             )
+
+
+async def purge_asset(deps: EngineDeps, asset: Asset) -> None:
+    """Delete an asset for good: every version's blob (and its public copy, if any), then the
+    record. The cleanup's trash sweep and an admin's purge (``AssetEngine.purge``) share it."""
+    bucket = bucket_of(asset, deps.asset_types())
+    for version in asset.versions:
+        await deps.store.set_public(bucket, version.storage_key, False)
+        await deps.store.delete(bucket, version.storage_key)
+    states = deps.catalog if isinstance(deps.catalog, PreviewStates) else None
+    await delete_previews(deps.store, states, bucket, asset)  # previews
+    await deps.catalog.delete(asset.asset_id)
+    deps.hub.publish(asset_event("asset.purged", asset))

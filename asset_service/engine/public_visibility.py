@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from .blobstore import BlobStore
-from .catalog import Catalog
+from .catalog import AssetRecords
 from .content_safety import PUBLIC_INLINE_FAMILIES, base_type, content_disposition
 from .model import Asset, Version, Visibility
 
@@ -46,7 +46,7 @@ def _current_key(asset: Asset) -> str | None:
     return current.storage_key if current is not None else None
 
 
-async def sync_public(store: BlobStore, catalog: Catalog, bucket: str, asset: Asset) -> Asset:
+async def sync_public(store: BlobStore, catalog: AssetRecords, bucket: str, asset: Asset) -> Asset:
     """Publish or unpublish ``asset``'s versions after a committed change, and record the public
     URL (a compare-and-set of its own when it changed). Returns the asset as stored."""
     publish = is_published(asset)

@@ -1,11 +1,10 @@
-"""The upload actor: owns every upload in flight.
+"""The upload actor: receives every upload's bytes into the temp bucket and stages them.
 
-An upload is a session. The caller gets an ``UploadHandle`` and sends body chunks over the
-session's bounded channel (backpressure: memory stays constant whatever the size); a session
-task streams them into the temp bucket, hashing and counting as they pass. The last item on the
-channel is a ``CommitUpload`` carrying the reply channel; if the channel closes without one, the
-upload is abandoned. Whatever happens — error, abort, cancellation — the temp blob is removed
-before the caller hears back, so a 4xx answer never leaves anything behind.
+``BeginUpload`` opens a session and answers with its ``UploadHandle``; the caller writes chunks
+over the session's bounded channel (constant memory whatever the size) and ends with
+``CommitUpload``. The session task hashes, counts and sniffs the bytes as they pass, validates and
+describes the content, then hands it down to the versioning actor (``CreateAsset`` or
+``AddVersion``). Whatever happens, the temp blob is gone before the caller hears back.
 """
 
 from __future__ import annotations
@@ -13,15 +12,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import outcome
 import trio
 
-from ._actor import Reply, answer, ask
-from .blobstore import BlobStore
+from .actor import Envelope, Inbox, Mailbox, Request, ask
+from .dependencies import EngineDeps
 from .errors import (
     AssetServiceError,
     EngineStopped,
@@ -29,10 +28,12 @@ from .errors import (
     PayloadTooLarge,
     UnsupportedContent,
 )
-from .events import Event, EventHub, asset_event
+from .events import Event, asset_event
 from .fields import NewAssetFields
 from .inspection import SNIFF_BYTES, ContentInspector, Description, Detected
-from .model import TEMP_BUCKET, Principal, Version, utc_now
+from .memory import release_freed_memory
+from .model import TEMP_BUCKET, Asset, Principal
+from .versioning_actor import AddVersion, CreateAsset, StagedContent
 
 logger = logging.getLogger(__name__)
 
@@ -66,34 +67,6 @@ class UploadSpec:
 
 
 @dataclass(slots=True)
-class StagedContent:
-    """A complete, inspected upload sitting in the temp bucket, ready to be promoted."""
-
-    upload_id: str
-    temp_key: str
-    size: int
-    checksum: str
-    detected: Detected
-    description: Description
-    original_filename: str
-
-    def as_version(self, number: int, key: str) -> Version:
-        """This content as version ``number`` stored under ``key``."""
-        return Version(
-            version=number,
-            created_at=utc_now(),
-            size=self.size,
-            storage_key=key,
-            checksum=self.checksum,
-            mime_type=self.detected.mime_type,
-            original_filename=self.original_filename,
-            duration=self.description.duration,
-            dimensions=self.description.dimensions,
-            extracted={"format": self.detected.format, **self.description.extracted},
-        )
-
-
-@dataclass(slots=True)
 class UploadTotals:
     """Every upload session of this process added up (for ``/metrics``)."""
 
@@ -122,31 +95,32 @@ class UploadProgress:
 # --- messages ---------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class BeginUpload:
+@dataclass(frozen=True, slots=True)
+class BeginUpload(Request["UploadHandle"]):
+    """Open a session; answered with the caller's end of it."""
+
     spec: UploadSpec
-    reply: Reply
 
 
-@dataclass(slots=True)
-class CommitUpload:
-    """Last item on a session's chunk channel."""
+@dataclass(frozen=True, slots=True)
+class CommitUpload(Request[Asset]):
+    """Last item on a session's chunk channel; answered with the new asset (or the asset with
+    its new version)."""
 
     fields: NewAssetFields | None
-    reply: Reply
     #: the asset type the client asked for, when it is only known at the end of the body
     declared_type: str | None = None
 
 
-#: given staged content and the commit's fields, promote it and return the asset
-Promoter = Callable[[UploadSpec, StagedContent, NewAssetFields | None], Awaitable[Any]]
+#: what a session's chunk channel carries: the body's chunks, then the commit
+Chunk = bytes | Envelope[Asset]
 
 
 class UploadHandle:
     """The caller's end of an upload session. Use as an async context manager: leaving the
     block without ``commit`` aborts the upload and waits until its temp blob is gone."""
 
-    def __init__(self, session: _Session, chunks: trio.MemorySendChannel[Any]) -> None:
+    def __init__(self, session: _Session, chunks: trio.MemorySendChannel[Chunk]) -> None:
         self._session = session
         self._chunks = chunks
 
@@ -162,10 +136,10 @@ class UploadHandle:
 
     async def commit(
         self, fields: NewAssetFields | None = None, *, declared_type: str | None = None
-    ) -> Any:
+    ) -> Asset:
         """Finish the upload and promote it; returns the asset."""
         try:
-            return await ask(self._chunks, lambda reply: CommitUpload(fields, reply, declared_type))
+            return await ask(self._chunks, CommitUpload(fields, declared_type))
         except EngineStopped:
             raise self._session.failure_or_stopped() from None
         finally:
@@ -204,28 +178,26 @@ class _Session:
         return self.failure or EngineStopped("the upload was abandoned")
 
 
-def _queued_commit(chunks: trio.MemoryReceiveChannel[Any]) -> CommitUpload | None:
+def _queued_commit(chunks: trio.MemoryReceiveChannel[Chunk]) -> Envelope[Asset] | None:
     while True:
         try:
             item = chunks.receive_nowait()
         except (trio.WouldBlock, trio.EndOfChannel):
             return None
-        if isinstance(item, CommitUpload):
+        if isinstance(item, Envelope):
             return item
 
 
 class UploadActor:
-    def __init__(
-        self,
-        store: BlobStore,
-        inspector: ContentInspector,
-        hub: EventHub,
-        promote: Promoter,
-    ) -> None:
-        self._store = store
-        self._inspector = inspector
-        self._hub = hub
-        self._promote = promote
+    def __init__(self, deps: EngineDeps) -> None:
+        self._store = deps.store
+        self._inspector = deps.inspector
+        self._hub = deps.hub
+        self._in_flight = deps.in_flight
+        #: heavy inspections' own limiter: a few at once, not Trio's default 40 threads
+        self._heavy_limiter = deps.heavy_limiter
+        #: where staged content goes: the versioning actor's mailbox (set by ``run``)
+        self._records: Mailbox | None = None
         #: by temp key
         self.sessions: dict[str, _Session] = {}
         #: by (customer_id, upload_id): what progress queries look up
@@ -235,8 +207,7 @@ class UploadActor:
         self.totals = UploadTotals()
 
     def in_flight(self) -> set[str]:
-        """Temp keys of the uploads being received or committed right now (the cleanup actor
-        skips them)."""
+        """Temp keys of the uploads being received or committed right now."""
         return set(self.sessions)
 
     def progress(self, customer_id: str, upload_id: str) -> UploadProgress | None:
@@ -270,34 +241,42 @@ class UploadActor:
 
     async def run(
         self,
-        mailbox: trio.MemoryReceiveChannel[Any],
+        inbox: Inbox,
+        records: Mailbox,
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        async with mailbox, trio.open_nursery() as nursery:
+        """Serve ``inbox``; committed sessions hand their content to ``records`` (the
+        versioning actor's mailbox: this actor owns and closes this end of it)."""
+        async with inbox, records, trio.open_nursery() as nursery:
+            self._records = records
             task_status.started()
-            async for message in mailbox:
-                match message:
-                    case BeginUpload(spec=spec, reply=reply):
-                        answer(reply, outcome.capture(self._begin, nursery, spec))
-                    case _:
-                        logger.error("upload actor: unexpected message %r", message)
+            async for envelope in inbox:
+                match envelope.request:
+                    case BeginUpload(spec=spec):
+                        envelope.answer_now(lambda: self._begin(nursery, spec))
+                    case request:
+                        logger.error("upload actor: unexpected request %r", request)
+                        envelope.answer(outcome.Error(TypeError(f"not a request: {request!r}")))
 
     def _begin(self, nursery: trio.Nursery, spec: UploadSpec) -> UploadHandle:
         label = (spec.principal.customer_id, spec.upload_id)
         if label in self._labels:
             raise InvalidInput("an upload with this id is already in progress")
         session = _Session(spec)
-        chunks_send, chunks_receive = trio.open_memory_channel[Any](CHUNK_QUEUE)
+        chunks_send, chunks_receive = trio.open_memory_channel[Chunk](CHUNK_QUEUE)
         self.sessions[session.temp_key] = session
+        self._in_flight.temp_blobs.enter(session.temp_key)
         self._labels[label] = session
         nursery.start_soon(self._run_session, session, chunks_receive)
         return UploadHandle(session, chunks_send)
 
-    async def _run_session(self, session: _Session, chunks: trio.MemoryReceiveChannel[Any]) -> None:
+    async def _run_session(
+        self, session: _Session, chunks: trio.MemoryReceiveChannel[Chunk]
+    ) -> None:
         spec = session.spec
-        commit: CommitUpload | None = None
-        result: outcome.Outcome[Any] | None = None
+        commit: Envelope[Asset] | None = None
+        result: outcome.Outcome[Asset] | None = None
         writer = None
         try:
             async with chunks:
@@ -306,7 +285,7 @@ class UploadActor:
                 try:
                     writer = await self._store.open_writer(TEMP_BUCKET, session.temp_key)
                     async for item in chunks:
-                        if isinstance(item, CommitUpload):
+                        if isinstance(item, Envelope):
                             commit = item
                             break
                         await self._receive(session, writer, item)
@@ -335,8 +314,8 @@ class UploadActor:
                 with trio.move_on_after(30, shield=True):
                     if writer is not None:
                         await writer.abort()
-                    # The promoter moved the temp blob away on success; anything left is
-                    # garbage.
+                    # The versioning actor moved the temp blob away on success; anything left
+                    # is garbage.
                     await self._store.delete(TEMP_BUCKET, session.temp_key)
             except Exception:
                 # The cleanup actor removes what is left once the TTL passes; the caller must
@@ -348,27 +327,30 @@ class UploadActor:
     def _finish(
         self,
         session: _Session,
-        commit: CommitUpload | None,
-        result: outcome.Outcome[Any] | None,
+        commit: Envelope[Asset] | None,
+        result: outcome.Outcome[Asset] | None,
     ) -> None:
         spec = session.spec
-        committed = isinstance(result, outcome.Value)
-        session.progress.state = "committed" if committed else "failed" if result else "aborted"
+        asset = result.value if isinstance(result, outcome.Value) else None
+        session.progress.state = (
+            "committed" if asset is not None else "failed" if result else "aborted"
+        )
         self._count(session.progress)
-        if committed:
-            session.progress.asset_id = getattr(result.value, "asset_id", None)
+        if asset is not None:
+            session.progress.asset_id = asset.asset_id
         elif session.failure is not None:
             session.progress.error = session.failure.reason
         self._publish_progress(session, force=True)
-        if committed and spec.target_asset_id is None:
-            self._hub.publish(asset_event("asset.created", result.value))
+        if asset is not None and spec.target_asset_id is None:
+            self._hub.publish(asset_event("asset.created", asset))
         self.sessions.pop(session.temp_key, None)
+        self._in_flight.temp_blobs.leave(session.temp_key)
         label = (spec.principal.customer_id, spec.upload_id)
         self._labels.pop(label, None)
         self._remember(label, session.progress)
         session.finished.set()
         if commit is not None:
-            answer(commit.reply, result or outcome.Error(session.failure_or_stopped()))
+            commit.answer(result or outcome.Error(session.failure_or_stopped()))
 
     def _count(self, progress: UploadProgress) -> None:
         if progress.state == "committed":
@@ -419,9 +401,22 @@ class UploadActor:
             )
         )
 
-    async def _commit(self, session: _Session, commit: CommitUpload) -> Any:
-        staged = await self._stage(session, commit.declared_type or session.spec.declared_type)
-        return await self._promote(session.spec, staged, commit.fields)
+    async def _commit(self, session: _Session, commit: Envelope[Asset]) -> Asset:
+        """Stage the content, then hand it down to the versioning actor: a new asset, or a new
+        version of the target."""
+        request = commit.request
+        assert isinstance(request, CommitUpload)
+        spec = session.spec
+        staged = await self._stage(session, request.declared_type or spec.declared_type)
+        if self._records is None:
+            raise EngineStopped("the engine is not running")
+        if spec.target_asset_id is not None:
+            return await ask(
+                self._records, AddVersion(spec.target_asset_id, spec.principal, staged)
+            )
+        return await ask(
+            self._records, CreateAsset(spec.principal, staged, request.fields or NewAssetFields())
+        )
 
     async def _stage(self, session: _Session, declared_type: str | None) -> StagedContent:
         """Decide from the bytes what this is, validate it and describe it."""
@@ -445,8 +440,13 @@ class UploadActor:
                 f"{detected.type} files may be at most {asset_type.max_size} bytes"
             )
         async with self._store.local_file(TEMP_BUCKET, session.temp_key) as path:
-            await trio.to_thread.run_sync(self._inspector.validate, path, detected)
-            description = await trio.to_thread.run_sync(self._inspector.describe, path, detected)
+            description = await trio.to_thread.run_sync(
+                _inspect,
+                self._inspector,
+                path,
+                detected,
+                limiter=self._heavy_limiter if detected.heavy else None,
+            )
         return StagedContent(
             upload_id=spec.upload_id,
             temp_key=session.temp_key,
@@ -456,3 +456,15 @@ class UploadActor:
             description=description,
             original_filename=spec.filename,
         )
+
+
+def _inspect(inspector: ContentInspector, path: Path, detected: Detected) -> Description:
+    """Validate, then describe (in a worker thread). After a heavy inspection the memory it
+    freed (an image's decoded pixels) is handed back to the system, not kept in the thread's
+    malloc arena."""
+    try:
+        inspector.validate(path, detected)
+        return inspector.describe(path, detected)
+    finally:
+        if detected.heavy:
+            release_freed_memory()

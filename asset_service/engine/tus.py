@@ -1,27 +1,10 @@
 """Resumable uploads (tus 1.0): sessions that any instance can continue.
 
-A session is a catalog record (``model.UploadSession``: who started it, its length and offset,
-the parts received so far, its state) plus its bytes, stored as parts in the temp bucket — one
-blob per request that brought bytes, at ``tus/{upload_id}/{offset}-{nonce}``. Nothing about a
-session lives in memory between requests, so each request may reach another instance.
-
-Appending streams the request body into a new part (constant memory: the blob writer's
-backpressure), then advances the record by compare-and-set on its revision: of two instances
-appending at the same offset, one wins and the other removes its part and answers 409. A body
-that breaks off (the client went away, or stalled) keeps what arrived — unless the request
-announced a checksum, which the partial bytes can't be checked against — so the client resumes
-from there.
-
-When the offset reaches the length, the instance that takes the commit (state ``committing``,
-again by compare-and-set) replays the parts, in order, into an ordinary session of the upload
-actor: the same pipeline as a multipart upload — sha256 and size counted as the bytes pass, the
-type sniffed from the head, validation, extraction, promotion, ``asset.created``. The replay
-reads the content once more and writes it once more (the temp blob the actor promotes); that is
-the price of a whole-content sha256 when the parts arrived at different instances (a hash's
-running state can't be stored), and it needs nothing of the blob store but writing, reading and
-deleting blobs, so it works on every store as it is. (The cheaper S3 path: compose the parts
-server-side — a multipart upload of ``UploadPartCopy`` parts, small parts merged first since S3
-wants 5 MiB parts but the last — then hash one download of the result.)
+A session is a catalog record (``model.UploadSession``) plus its bytes, one blob per request in
+the temp bucket (``tus/{upload_id}/{offset}-{nonce}``); nothing about it lives in memory between
+requests. Appends advance the record by compare-and-set on its revision. The request that
+completes the upload commits it by replaying the parts, in order, into a session of the upload
+actor: the same path as a multipart upload.
 """
 
 from __future__ import annotations
@@ -30,7 +13,7 @@ import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -39,9 +22,8 @@ import outcome
 import trio
 
 from . import policy
-from ._upload import UploadHandle, UploadSpec, UploadTotals
-from .blobstore import BlobStore
-from .catalog import Catalog
+from .actor import Mailbox, ask
+from .dependencies import EngineDeps
 from .errors import (
     ChecksumMismatch,
     Conflict,
@@ -55,7 +37,7 @@ from .errors import (
     UnprocessableContent,
     UnsupportedContent,
 )
-from .events import Event, EventHub
+from .events import Event
 from .fields import NewAssetFields
 from .model import (
     TEMP_BUCKET,
@@ -67,6 +49,7 @@ from .model import (
     Visibility,
     utc_now,
 )
+from .upload_actor import BeginUpload, UploadSpec, UploadTotals
 
 logger = logging.getLogger(__name__)
 
@@ -158,37 +141,20 @@ def fields_from_document(doc: dict[str, Any]) -> NewAssetFields:
 
 
 class ResumableUploads:
-    def __init__(
-        self,
-        store: BlobStore,
-        catalog: Catalog,
-        hub: EventHub,
-        begin_upload: Callable[[UploadSpec], Awaitable[UploadHandle]],
-        totals: UploadTotals,
-        *,
-        ttl: float,
-        max_bytes: int,
-    ) -> None:
-        self._store = store
-        self._catalog = catalog
-        self._hub = hub
-        self._begin_upload = begin_upload
+    def __init__(self, deps: EngineDeps, totals: UploadTotals) -> None:
+        self._store = deps.store
+        self._catalog = deps.catalog
+        self._hub = deps.hub
+        #: the upload actor's counters: a tus upload's bytes count as they arrive
         self._totals = totals
-        self.ttl = ttl
-        self.max_bytes = max_bytes
-        #: upload ids with a request running here, and how many
-        self._active: dict[str, int] = {}
-        #: temp keys of the parts being written here
-        self._writing: set[str] = set()
+        self.ttl = deps.config.upload_session_ttl
+        self.max_bytes = deps.config.max_upload_bytes
+        #: upload ids with a request or commit running here; temp keys of parts being written
+        self._in_flight = deps.in_flight
         self._last_progress: dict[str, float] = {}
         self._nursery: trio.Nursery | None = None
-
-    def busy_sessions(self) -> set[str]:
-        """Upload ids this instance is receiving or committing (the cleanup spares them)."""
-        return set(self._active)
-
-    def busy_keys(self) -> set[str]:
-        return set(self._writing)
+        #: the upload actor's mailbox, where commits replay the parts (set by ``run``)
+        self._uploads: Mailbox | None = None
 
     # --- the session record ------------------------------------------------------------------
 
@@ -330,16 +296,11 @@ class ResumableUploads:
             )
         if content_length and len(session.parts) >= MAX_PARTS:
             raise InvalidInput(f"an upload may come in at most {MAX_PARTS} parts")
-        self._active[upload_id] = self._active.get(upload_id, 0) + 1
-        try:
+        with self._in_flight.upload_sessions.holding(upload_id):
             session = await self._receive(session, body, total, checksum)
             if session.length is not None and session.offset == session.length:
                 return await self._commit_detached(session)
             return session, None
-        finally:
-            left = self._active.pop(upload_id) - 1
-            if left:
-                self._active[upload_id] = left
 
     async def _receive(
         self,
@@ -378,7 +339,7 @@ class ResumableUploads:
                             else f"the upload is larger than {self.max_bytes} bytes"
                         )
                     if writer is None:
-                        self._writing.add(key)
+                        self._in_flight.temp_blobs.enter(key)
                         writer = await self._store.open_writer(TEMP_BUCKET, key)
                     if hasher is not None:
                         if len(chunk) < _HASH_INLINE_BELOW:
@@ -408,7 +369,7 @@ class ResumableUploads:
                 raise
             return await self._advance(session, writer, key, nonce, received, total)
         finally:
-            self._writing.discard(key)
+            self._in_flight.temp_blobs.leave(key)
 
     async def _keep_partial(
         self, session: UploadSession, writer: Any, key: str, nonce: str, received: int
@@ -468,17 +429,22 @@ class ResumableUploads:
 
     # --- committing ----------------------------------------------------------------------------
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, uploads: Mailbox, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         """Host commits: one runs to its end even if the request that started it goes away
         (the client learns the outcome from ``HEAD`` or ``GET``), and is cancelled only when
-        the engine stops."""
-        async with trio.open_nursery() as nursery:
+        the engine stops. A commit replays the parts into a session of the upload actor
+        (``uploads``, its mailbox: this end is owned and closed here)."""
+        async with uploads, trio.open_nursery() as nursery:
             self._nursery = nursery
+            self._uploads = uploads
             task_status.started()
             try:
                 await trio.sleep_forever()
             finally:
                 self._nursery = None
+                self._uploads = None
 
     async def _commit_detached(self, session: UploadSession) -> tuple[UploadSession, Asset | None]:
         nursery = self._nursery
@@ -488,10 +454,9 @@ class ResumableUploads:
         result: list[outcome.Outcome[tuple[UploadSession, Asset | None]]] = []
 
         async def job() -> None:
-            upload_id = session.upload_id
-            self._active[upload_id] = self._active.get(upload_id, 0) + 1
             try:
-                result.append(outcome.Value(await self._commit(session)))
+                with self._in_flight.upload_sessions.holding(session.upload_id):
+                    result.append(outcome.Value(await self._commit(session)))
             except Exception as error:
                 result.append(outcome.Error(error))
             except BaseException:
@@ -499,9 +464,6 @@ class ResumableUploads:
                 result.append(outcome.Error(stopped))
                 raise
             finally:
-                left = self._active.pop(upload_id) - 1
-                if left:
-                    self._active[upload_id] = left
                 done.set()
 
         nursery.start_soon(job)
@@ -559,7 +521,9 @@ class ResumableUploads:
             upload_id=session.upload_id,
             replay=True,
         )
-        handle = await self._begin_upload(spec)
+        if self._uploads is None:
+            raise EngineStopped("the engine is not running")
+        handle = await ask(self._uploads, BeginUpload(spec))
         async with handle:
             for key in part_keys(session):
                 async for data in self._store.read(TEMP_BUCKET, key):

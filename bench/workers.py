@@ -1,0 +1,249 @@
+"""Every core: the service with 1 and 2 workers next to the same-shaped references, one run.
+
+One server runs at a time (the client shares the machine with it), each over the same file:
+
+- ranges: 1 MiB at random offsets, 8 keep-alive connections, ``--seconds`` each —
+  the service with ``ASSET_WORKERS`` 1 and 2; the floor of this stack, a bare ASGI app on
+  Hypercorn's Trio worker serving the same ranges with ``pread`` (``bench/bare_ranges.py``) with
+  1 and 2 workers; nginx with ``worker_processes`` 1 and 2 (sendfile); FastAPI on uvicorn with 2
+  workers;
+- with 2 workers everywhere: the whole file downloaded on one connection, and uploaded as
+  multipart/form-data to the service and to FastAPI's ``UploadFile``.
+
+    python -m bench.workers                # 256 MiB, 3 runs of each figure
+    python -m bench.workers --quick        # 64 MiB, 1 run
+
+Prints every figure and the ratios the production issue asks for; writes
+bench/results/workers.json. Part of `make bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .client import Connection, random_range, run_load
+from .procs import free_port
+from .run import upload, write_random_wav
+from .servers import (
+    FastAPIReference,
+    Nginx,
+    OurServer,
+    Server,
+    ensure_nginx,
+    new_secret,
+    static_server_block,
+    stop_process,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "workers.json"
+MiB = 1024 * 1024
+FILE_NAME = "asset.wav"
+
+
+class BareRanges(Server):
+    def __init__(self, files: Path, log: Path, *, workers: int) -> None:
+        self.files, self.log, self.workers = files, log, workers
+        self.label = f"bare hypercorn-trio x{workers}"
+
+    def start(self, timeout: float = 60.0) -> BareRanges:
+        port = free_port()
+        env = {**os.environ, "BENCH_REF_FILES": str(self.files)}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "hypercorn", "-k", "trio"),
+                    *("-w", str(self.workers), "-b", f"127.0.0.1:{port}"),
+                    "bench.bare_ranges:app",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self.serving(port, "/healthz", timeout)
+
+    def stop(self) -> None:
+        # hypercorn's workers are its children: the whole session goes
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+        stop_process(self.process)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def ranges(server: Server, path: str, headers: dict[str, str], size: int, seconds: float) -> float:
+    pick = random_range(size, MiB)
+
+    def make(rng: Any) -> tuple[str, dict[str, str]]:
+        return path, {**headers, "Range": pick(rng)}
+
+    result = run_load(
+        server.base_url,
+        make,
+        connections=8,
+        max_requests=200_000,
+        max_seconds=seconds,
+        expect=(206,),
+        expect_length=MiB,
+    )
+    if result.errors:
+        raise RuntimeError(f"ranges on {server.label}: {result.errors[:2]}")
+    return result.per_second
+
+
+def download(server: Server, path: str, headers: dict[str, str], size: int) -> float:
+    with Connection(server.base_url, timeout=600) as connection:
+        started = time.perf_counter()
+        response = connection.request("GET", path, headers)
+        seconds = time.perf_counter() - started
+    if response.status != 200 or response.length != size:
+        raise RuntimeError(f"download from {server.label}: {response.status}, {response.length}")
+    return size / MiB / seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="64 MiB, one run of each")
+    parser.add_argument("--size-mib", type=int, help="the file (default 256)")
+    parser.add_argument("--runs", type=int, help="runs of each figure (default 3)")
+    parser.add_argument("--seconds", type=float, help="seconds of each range load (default 5)")
+    args = parser.parse_args(argv)
+    size = (args.size_mib or (64 if args.quick else 256)) * MiB
+    runs = args.runs or (1 if args.quick else 3)
+    seconds = args.seconds or (2.0 if args.quick else 5.0)
+    notes: list[str] = []
+    results: dict[str, Any] = {"size_mib": size // MiB, "runs": runs, "range_seconds": seconds}
+    with tempfile.TemporaryDirectory(prefix="bench-workers-") as work_dir:
+        work = Path(work_dir)
+        files = work / "files"
+        files.mkdir()
+        sha256 = write_random_wav(files / FILE_NAME, size)
+        secret = new_secret()
+        data = work / "data"
+        nginx_binary = ensure_nginx(notes)
+
+        def ours(workers: int) -> OurServer:
+            return OurServer(
+                data,
+                work / f"ours-{workers}.log",
+                secret=secret,
+                label=f"ours x{workers}",
+                extra_env={"ASSET_WORKERS": str(workers)},
+            )
+
+        # the file, stored once in the service's data dir
+        with ours(1).start() as server:
+            token = server.token(role="admin")
+            auth = {"Authorization": f"Bearer {token}"}
+            stored = upload(server, "/api/assets/upload", auth, files / FILE_NAME, 600)
+        assert stored["checksum"] == sha256
+        ours_path = f"/api/assets/{stored['asset_id']}/download"
+        static_path = f"/files/{FILE_NAME}"
+
+        contenders: list[tuple[str, Callable[[], Server], str, dict[str, str]]] = [
+            ("ours x1", lambda: ours(1), ours_path, auth),
+            ("ours x2", lambda: ours(2), ours_path, auth),
+            ("bare x1", lambda: BareRanges(files, work / "bare1.log", workers=1), static_path, {}),
+            ("bare x2", lambda: BareRanges(files, work / "bare2.log", workers=2), static_path, {}),
+            (
+                "fastapi x2",
+                lambda: FastAPIReference(files, work / "fa", work / "fa.log", workers=2),
+                static_path,
+                {},
+            ),
+        ]
+        if nginx_binary:
+            for count in (1, 2):
+                contenders.append(
+                    (
+                        f"nginx x{count}",
+                        lambda count=count: Nginx(
+                            nginx_binary,
+                            work / f"nginx{count}",
+                            label=f"nginx x{count}",
+                            server_block=static_server_block(files),
+                            workers=str(count),
+                        ),
+                        static_path,
+                        {},
+                    )
+                )
+        range_rates: dict[str, list[float]] = {name: [] for name, *_ in contenders}
+        downloads: dict[str, list[float]] = {}
+        uploads: dict[str, list[float]] = {}
+        for name, make, path, headers in contenders:
+            server = make()
+            with contextlib.closing(_Stopper(server)):
+                server.start()  # type: ignore[attr-defined]
+                for _ in range(runs):
+                    range_rates[name].append(ranges(server, path, headers, size, seconds))
+                    if name.endswith("x2") and not name.startswith("bare"):
+                        downloads.setdefault(name, []).append(download(server, path, headers, size))
+                    if name in ("ours x2", "fastapi x2"):
+                        target = "/api/assets/upload" if name == "ours x2" else "/upload"
+                        started = time.perf_counter()
+                        body = upload(server, target, headers, files / FILE_NAME, 600)
+                        uploads.setdefault(name, []).append(
+                            size / MiB / (time.perf_counter() - started)
+                        )
+                        if body.get("checksum") != sha256:
+                            raise RuntimeError(f"upload to {name}: checksum differs: {body}")
+            print(f"{name}: ranges {median(range_rates[name]):.0f} req/s", flush=True)
+    rates = {name: round(median(values), 1) for name, values in range_rates.items()}
+    results["ranges_req_s"] = rates
+    results["download_mib_s"] = {k: round(median(v), 1) for k, v in downloads.items()}
+    results["upload_mib_s"] = {k: round(median(v), 1) for k, v in uploads.items()}
+    targets = [
+        ("2 workers / 1 worker (ranges)", "ours x2", "ours x1", rates, 1.7),
+        ("1 worker / bare Hypercorn-Trio (ranges)", "ours x1", "bare x1", rates, 0.9),
+        ("x2 ranges / FastAPI x2", "ours x2", "fastapi x2", rates, 1.5),
+        ("x2 ranges / nginx x2", "ours x2", "nginx x2", rates, 0.25),
+        ("x2 download / nginx x2", "ours x2", "nginx x2", results["download_mib_s"], 1.0),
+        ("x2 upload / FastAPI x2", "ours x2", "fastapi x2", results["upload_mib_s"], 2.0),
+    ]
+    rows = []
+    print()
+    for label, ours_name, reference, table, goal in targets:
+        if ours_name not in table or reference not in table or not table[reference]:
+            continue
+        ratio = table[ours_name] / table[reference]
+        met = ratio >= goal
+        rows.append({"what": label, "ratio": round(ratio, 2), "target": goal, "met": met})
+        print(f"{label:42} {ratio:5.2f}  (target >= {goal}) {'met' if met else 'MISSED'}")
+    results["targets"] = rows
+    results["notes"] = notes
+    print(json.dumps({k: results[k] for k in ("ranges_req_s", "download_mib_s", "upload_mib_s")}))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results: {RESULTS}")
+    return 0
+
+
+class _Stopper:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def close(self) -> None:
+        self.server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
