@@ -23,7 +23,7 @@ BENCH_STAMP := $(VENV)/.bench-stamp
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv install media-tools vips-tools run test fuzz crash lint format bench load clean distclean
+.PHONY: help venv install media-tools vips-tools browser run test fuzz crash lint format bench load clean distclean
 
 help: ## list the targets
 	@echo "Asset Service — make targets:"
@@ -64,10 +64,26 @@ media-tools: ## install ffmpeg/ffprobe (Debian package) when missing and running
 		echo "ffmpeg/ffprobe missing and not root: the video tests will skip (install ffmpeg)"; \
 	fi
 
-run: $(STAMP) ## serve on 127.0.0.1:8000 with the data under ./data; prints a dev token
+# The console's browser tests (tests/browser) drive Debian's Chromium through Playwright (its own
+# browser downloads are not used). Missing and root: the package is installed, as ffmpeg is
+# above. Otherwise the browser tests skip, saying why.
+browser: ## install chromium (Debian package) for the console's browser tests, when missing and root
+	@if command -v chromium >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium (Debian) for the console's browser tests"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+			|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+			|| echo "could not install chromium: the browser tests will skip"; \
+	else \
+		echo "chromium missing and not root: the browser tests will skip (install chromium)"; \
+	fi
+
+run: $(STAMP) ## serve on 127.0.0.1:8000 with the data under ./data; the console at / offers a dev token
 	exec $(BIN)/asset-service serve --dev
 
-test: $(STAMP) media-tools ## ruff check, ruff format --check, then pytest on every core (PYTEST_ARGS=..., PYTEST_WORKERS=N)
+test: $(STAMP) media-tools browser ## ruff check, ruff format --check, then pytest on every core (PYTEST_ARGS=..., PYTEST_WORKERS=N)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 # --- servers the tests need -------------------------------------------------------------
@@ -77,7 +93,7 @@ test: $(STAMP) media-tools ## ruff check, ruff format --check, then pytest on ev
 # already running ones instead. ASSET_TEST_S3_URL / ASSET_TEST_MONGO_URL add runs against a
 # real MinIO / MongoDB. The HTTP suite runs on the filesystem store and on S3 (moto).
 # ------------------------------------------------------------------------------------------
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --api-blob-stores=file,s3 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --api-blob-stores=file,s3 $(PYTEST_ARGS)
 
 # The same schema-driven fuzzing as in `make test` (tests/api/test_fuzz.py), with far more
 # examples per operation; FUZZ_SECONDS bounds the fuzzing time of the whole run (with the setup

@@ -79,23 +79,29 @@ async def _watch_supervisor(stop: trio.Event, supervisor_pid: int) -> None:
     stop.set()
 
 
-def _print_banner(settings: Settings, base: str, *, dev: bool) -> None:
+def _dev_token(settings: Settings) -> str | None:
+    """The development token (``serve --dev``), if this configuration can sign one."""
     from .http.app import token_policy
     from .http.auth import issue_token
 
-    print(f"Asset Service listening on {base}", flush=True)
     tokens = token_policy(settings)
-    if dev and tokens.signing_algorithm:
-        token = issue_token(
-            tokens,
-            user="dev",
-            customer="dev",
-            roles=["admin"],
-            ttl=DEV_TOKEN_TTL,
-        )
+    if not tokens.signing_algorithm:
+        return None
+    return issue_token(tokens, user="dev", customer="dev", roles=["admin"], ttl=DEV_TOKEN_TTL)
+
+
+def _print_banner(
+    settings: Settings, base: str, *, dev: bool, token: str | None = None, offered: bool = False
+) -> None:
+    print(f"Asset Service listening on {base}", flush=True)
+    if dev and token is None:
+        token = _dev_token(settings)
+    if dev and token is not None:
+        where = " (the console at / offers it)" if offered else ""
         print(
-            "\nDevelopment token (customer 'dev', role admin, valid 24 h):\n"
+            f"\nDevelopment token (customer 'dev', role admin, valid 24 h){where}:\n"
             f"  export TOKEN={token}\n"
+            f"Console: {base}/\n"
             "Try:\n"
             f'  curl -s -H "Authorization: Bearer $TOKEN" -F file=@README.md '
             f"{base}/api/assets/upload\n",
@@ -111,6 +117,7 @@ async def serve(settings: Settings, *, dev: bool) -> None:
 
     from .http import create_app
     from .http.app import token_policy
+    from .http.routes.console import dev_token_blueprint, is_loopback
     from .supervisor import tell_supervisor_ready, worker_socket_fd
     from .wiring import running_engine
 
@@ -138,13 +145,19 @@ async def serve(settings: Settings, *, dev: bool) -> None:
         if inherited_fd is not None:
             nursery.start_soon(_watch_supervisor, stop, os.getppid())
         app = create_app(engine, settings)
+        # The console may fetch the development token only from a single server that no other
+        # machine can reach (workers each have an app of their own: there, paste it).
+        token = _dev_token(settings) if dev and inherited_fd is None else None
+        offered = token is not None and is_loopback(settings.host)
+        if offered:
+            app.register_blueprint(dev_token_blueprint(token))
         async with trio.open_nursery() as server:
             binds = await server.start(
                 partial(hypercorn_serve, app, config, shutdown_trigger=stop.wait)
             )
             if inherited_fd is None:
                 base = binds[0] if binds else f"http://{settings.host}:{settings.port}"
-                _print_banner(settings, base, dev=dev)
+                _print_banner(settings, base, dev=dev, token=token, offered=offered)
             else:
                 logger.info("serving on the supervisor's socket")
                 tell_supervisor_ready()

@@ -89,8 +89,8 @@ class Supervisor:
     def _command(self) -> list[str]:
         return [sys.executable, "-m", "asset_service.cli", "serve"]
 
-    async def _start(self, worker: _Worker) -> trio.Process:
-        """Start the worker and return once it serves (or has died trying)."""
+    async def _start(self, worker: _Worker) -> tuple[trio.Process, bool]:
+        """Start the worker and return once it serves (``True``) or has died trying."""
         sock = self._sockets[worker.index]
         ready_read, ready_write = os.pipe()
         try:
@@ -108,13 +108,14 @@ class Supervisor:
             logger.info("worker %d started (pid %d)", worker.index, process.pid)
             # One byte once it serves; end of file if it dies first.
             await trio.lowlevel.wait_readable(ready_read)
-            if not os.read(ready_read, 1):
+            serving = bool(os.read(ready_read, 1))
+            if not serving:
                 logger.error("worker %d (pid %d) died before serving", worker.index, process.pid)
         finally:
             os.close(ready_read)
             if ready_write >= 0:
                 os.close(ready_write)
-        return process
+        return process, serving
 
     async def _keep_alive(
         self, worker: _Worker, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -122,12 +123,13 @@ class Supervisor:
         """Run one worker slot: start it, and start it again whenever it dies unasked."""
         first = True
         while not self._stopping:
-            process = await self._start(worker)
+            process, serving = await self._start(worker)
             if first:
                 first = False
-                if process.returncode is not None or process.poll() is not None:
+                if not serving:
+                    code = await process.wait()
                     raise WorkerFailedToStart(
-                        f"worker {worker.index} exited with {_describe_exit(process.returncode)} "
+                        f"worker {worker.index} exited with {_describe_exit(code)} "
                         "before serving: see the log above"
                     )
                 task_status.started()
@@ -207,6 +209,8 @@ def tell_supervisor_ready() -> None:
         fd = int(raw)
         try:
             os.write(fd, b"1")
+        except BrokenPipeError:
+            pass  # the supervisor is gone: this worker learns it from its pidfd and stops
         finally:
             os.close(fd)
 

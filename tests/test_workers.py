@@ -31,6 +31,8 @@ from asset_service.config import ConfigError, load_settings, parse_workers
 pytestmark = pytest.mark.slow
 
 CUSTOMER = "acme"
+#: two workers import and open their engines at once: slow on a loaded machine
+START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30
 
 
@@ -88,7 +90,7 @@ def upload(base_url: str, number: int) -> httpx.Response:
 
 def test_two_workers_serve_one_address_over_one_data_dir(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    with ServerProcess(server_env(data_dir, workers=2)) as server:
+    with ServerProcess(start_timeout=START_TIMEOUT, env=server_env(data_dir, workers=2)) as server:
         workers = two_workers(server)
         assert len(set(workers)) == 2 and server.pid not in workers
 
@@ -132,7 +134,9 @@ def test_two_workers_serve_one_address_over_one_data_dir(tmp_path: Path) -> None
 
 
 def test_a_worker_that_dies_is_restarted_and_the_log_says_so(tmp_path: Path) -> None:
-    with ServerProcess(server_env(tmp_path / "data", workers=2)) as server:
+    with ServerProcess(
+        start_timeout=START_TIMEOUT, env=server_env(tmp_path / "data", workers=2)
+    ) as server:
         first, second = two_workers(server)
         os.kill(first, signal.SIGKILL)
         server.wait_for_log("exited with signal SIGKILL", timeout=10)
@@ -151,7 +155,9 @@ def test_a_worker_that_dies_is_restarted_and_the_log_says_so(tmp_path: Path) -> 
 
 
 def test_sigterm_drains_every_worker_and_exits_zero(tmp_path: Path) -> None:
-    with ServerProcess(server_env(tmp_path / "data", workers=2)) as server:
+    with ServerProcess(
+        start_timeout=START_TIMEOUT, env=server_env(tmp_path / "data", workers=2)
+    ) as server:
         workers = two_workers(server)
         created = upload(server.base_url, 1)
         assert created.status_code == 201
@@ -165,14 +171,18 @@ def test_sigterm_drains_every_worker_and_exits_zero(tmp_path: Path) -> None:
 
 
 def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
-    with ServerProcess(server_env(tmp_path / "data", workers=2)) as server:
+    with ServerProcess(
+        start_timeout=START_TIMEOUT, env=server_env(tmp_path / "data", workers=2)
+    ) as server:
         workers = two_workers(server)
         server.kill()
         wait_until(lambda: not any(alive(pid) for pid in workers), 20, "orphaned workers to exit")
 
 
 def test_one_worker_serves_in_process(tmp_path: Path) -> None:
-    with ServerProcess(server_env(tmp_path / "data", workers=1)) as server:
+    with ServerProcess(
+        start_timeout=START_TIMEOUT, env=server_env(tmp_path / "data", workers=1)
+    ) as server:
         assert httpx.get(f"{server.base_url}/healthz", timeout=10).status_code == 200
         assert children_of(server.pid) == []
         server.terminate()

@@ -27,6 +27,7 @@ from .openapi import OPENAPI_KEY, openapi_document
 from .problems import register_error_handlers
 from .routes import (
     assets,
+    console,
     content,
     docs,
     events,
@@ -91,6 +92,7 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
     install_cors(app, settings.cors_origins)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    app.register_blueprint(console.blueprint)  # the web console: pages, not API operations
     # Built once, here: a route without its @operation stops the app from being created.
     app.extensions[OPENAPI_KEY] = openapi_document(app, sorted(engine.asset_types()))
     return app

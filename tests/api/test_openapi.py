@@ -14,9 +14,17 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from asset_service.http import create_app
 from asset_service.http.openapi import OPENAPI_KEY, PROBLEM_JSON, openapi_document
 
-#: routes that serve the description itself, Quart's static files, and GraphQL (its own
-#: schema is docs/schema.graphql, checked by tests/api/test_graphql.py)
-UNDOCUMENTED = {"/openapi.json", "/docs", "/graphql", "/graphql/static/<name>"}
+#: routes that serve the description itself, Quart's static files, GraphQL (its own schema is
+#: docs/schema.graphql, checked by tests/api/test_graphql.py), and the web console's page and
+#: files (pages for a browser, not API operations)
+UNDOCUMENTED = {
+    "/openapi.json",
+    "/docs",
+    "/graphql",
+    "/graphql/static/<name>",
+    "/",
+    "/console/<path:name>",
+}
 IMPLICIT_METHODS = {"OPTIONS", "HEAD"}
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
