@@ -23,7 +23,7 @@ BENCH_STAMP := $(VENV)/.bench-stamp
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv install media-tools browser run test fuzz crash lint format bench load clean distclean
+.PHONY: help venv install media-tools vips-tools browser run test fuzz crash lint format bench load clean distclean
 
 help: ## list the targets
 	@echo "Asset Service — make targets:"
@@ -130,10 +130,18 @@ crash: $(STAMP) ## SIGKILL the server amid uploads, versions and edits (CRASH_OP
 # FastAPI + uvicorn on 127.0.0.1, every figure the median of 5 runs (QUICK=1: 3 runs, smaller
 # files, under two minutes); prints ratios against the targets, writes bench/results/*.json and,
 # on a full run, the results block of BENCHMARKS.md. Not part of `make test`.
-bench: $(STAMP) $(BENCH_STAMP) media-tools ## benchmarks vs nginx and FastAPI (QUICK=1: <2 min; BENCH_ARGS=...)
+bench: $(STAMP) $(BENCH_STAMP) media-tools vips-tools ## benchmarks vs nginx and FastAPI (QUICK=1: <2 min; BENCH_ARGS=...)
 	$(BIN)/python -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
+	$(BIN)/python -m bench.previews $(if $(QUICK),--quick)
 	$(BIN)/python -m bench.graphql_vs_rest $(if $(QUICK),--quick)
 	$(BIN)/python -m bench.workers $(if $(QUICK),--quick)
+
+# bench/previews.py compares the thumbnail renderer with libvips' vipsthumbnail: Debian's
+# libvips-tools, installed when missing and root (otherwise that reference is skipped).
+vips-tools:
+	@command -v vipsthumbnail >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			libvips-tools >/dev/null 2>&1; } || echo "vipsthumbnail missing: that reference is skipped"
 
 # bench/load.py: the real server on a free 127.0.0.1 port, 64 client threads for 60 s (QUICK=1:
 # 8 for 10 s) mixing uploads, ranged downloads, searches and edits, every loop bounded in count

@@ -261,6 +261,10 @@ def _parser() -> argparse.ArgumentParser:
     import_cmd.add_argument(
         "--json", action="store_true", help="print the summary as JSON on stdout"
     )
+    previews_cmd = commands.add_parser(
+        "previews", help="make the previews missing for assets stored before previews existed"
+    )
+    previews_cmd.add_argument("--missing", action="store_true", required=True)
     return parser
 
 
@@ -312,6 +316,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "cleanup":
             report = trio.run(cleanup_once, settings)
             print(json.dumps(report))
+        elif args.command == "previews":
+            from .preview_backfill import run_missing
+
+            return run_missing(settings)
         elif args.command == "import":
             from .importer import run_import
 

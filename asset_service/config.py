@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .engine.engine import EngineConfig
+from .engine.previews import PreviewSettings
 
 GiB = 1024**3
 #: clock skew tolerated on ``exp``: more would let expired tokens in
@@ -79,6 +80,12 @@ class Settings:
     #: serving processes on the one address (``auto``: one per core); see supervisor.py
     workers: int = 1
     plugins_config: Path = Path("plugins.toml")
+    #: ``on`` or ``off``: make previews (thumbnails, posters, waveforms) of committed versions
+    previews: str = "on"
+    #: previews made at once by one instance
+    preview_concurrency: int = 2
+    #: seconds one preview may take to render
+    preview_timeout: float = 60.0
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -103,6 +110,11 @@ class Settings:
             cleanup_interval=self.cleanup_interval,
             scheduled_cleanup=scheduled_cleanup,
             upload_session_ttl=self.upload_session_ttl,
+            previews=PreviewSettings(
+                enabled=self.previews == "on",
+                concurrency=self.preview_concurrency,
+                timeout=self.preview_timeout,
+            ),
             heavy_inspections=self.heavy_inspections,
         )
 
@@ -181,6 +193,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("ASSET_BODY_MIN_RATE must be at least 1 byte per second")
     if settings.cleanup_interval <= 0:
         raise ConfigError("ASSET_CLEANUP_INTERVAL must be positive")
+    if settings.previews not in ("on", "off"):
+        raise ConfigError(f"ASSET_PREVIEWS must be on or off, not {settings.previews!r}")
+    if settings.preview_concurrency < 1:
+        raise ConfigError("ASSET_PREVIEW_CONCURRENCY must be at least 1")
+    if settings.preview_timeout <= 0:
+        raise ConfigError("ASSET_PREVIEW_TIMEOUT must be positive")
     if settings.public_url and not _is_base_url(settings.public_url):
         raise ConfigError(
             "ASSET_PUBLIC_URL must be an http(s) URL without query or fragment, "

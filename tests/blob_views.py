@@ -61,6 +61,8 @@ class S3Blobs:
             if not bucket.name.startswith(self.prefix) or not logical.endswith("-assets"):
                 continue
             for found in self.client.list_objects(bucket.name, recursive=True):
+                if ".previews/" in found.object_name:
+                    continue  # derived from a content blob, not one (engine/preview_store.py)
                 listing[(logical, found.object_name)] = (
                     (found.size, found.etag, found.last_modified),
                     self._reader(bucket.name, found.object_name),

@@ -435,13 +435,16 @@ def largest_upload_size(data_dir: Path) -> int:
     return max(sizes, default=0)
 
 
-def asset_blobs(data_dir: Path) -> dict[tuple[str, str], Path]:
-    """``(bucket, key) -> path`` for every blob in a type bucket (``blobs/*-assets/``)."""
+def asset_blobs(data_dir: Path, *, previews: bool = False) -> dict[tuple[str, str], Path]:
+    """``(bucket, key) -> path`` for every content blob in a type bucket (``blobs/*-assets/``);
+    ``previews=True`` also lists the previews derived from them (``…/v1.previews/…``)."""
     root = blobs_root(data_dir)
     found: dict[tuple[str, str], Path] = {}
     for bucket_dir in sorted(root.glob("*-assets")):
         for path in files_under(bucket_dir):
-            found[(bucket_dir.name, path.relative_to(bucket_dir).as_posix())] = path
+            key = path.relative_to(bucket_dir).as_posix()
+            if previews or ".previews/" not in key:
+                found[(bucket_dir.name, key)] = path
     return found
 
 

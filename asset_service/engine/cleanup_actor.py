@@ -22,6 +22,8 @@ from .actor import Inbox, Mailbox, Request, ask
 from .dependencies import EngineConfig, EngineDeps
 from .events import asset_event
 from .model import TEMP_BUCKET, Asset, bucket_of, utc_now
+from .preview_store import PREVIEW_KEY, delete_previews
+from .preview_types import PreviewStates
 from .tus import parts_prefix, session_of_part
 
 logger = logging.getLogger(__name__)
@@ -255,7 +257,8 @@ class CleanupActor:
                 seen += 1
                 if seen % RENEW_EVERY == 0:
                     await self._keep_lease()
-                match = _VERSION_KEY.match(blob.key)
+                # previews: a preview blob is an orphan once its version is gone
+                match = _VERSION_KEY.match(blob.key) or PREVIEW_KEY.match(blob.key)
                 if match is None or blob.modified > cutoff:
                     continue  # not a key this service writes, or too young to judge
                 asset_id = match["asset"]
@@ -264,7 +267,8 @@ class CleanupActor:
                 if asset_id not in records:
                     records[asset_id] = await self._catalog.get(asset_id)
                 record = records[asset_id]
-                if record is None or not any(v.storage_key == blob.key for v in record.versions):
+                version_key = blob.key.split(".previews/")[0]  # a preview's is its version's
+                if record is None or not any(v.storage_key == version_key for v in record.versions):
                     await self._store.delete(bucket, blob.key)
                     report.orphans_removed += 1
             report.incomplete_removed += await self._store.remove_incomplete(
@@ -279,5 +283,7 @@ async def purge_asset(deps: EngineDeps, asset: Asset) -> None:
     for version in asset.versions:
         await deps.store.set_public(bucket, version.storage_key, False)
         await deps.store.delete(bucket, version.storage_key)
+    states = deps.catalog if isinstance(deps.catalog, PreviewStates) else None
+    await delete_previews(deps.store, states, bucket, asset)  # previews
     await deps.catalog.delete(asset.asset_id)
     deps.hub.publish(asset_event("asset.purged", asset))

@@ -21,6 +21,7 @@ from .catalog import Catalog
 from .events import EventHub
 from .inspection import ContentInspector
 from .model import AssetType
+from .preview_types import PreviewSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,8 @@ class EngineConfig:
     #: heavy inspections (``Detected.heavy``: image decoding, video probes) run at once; each
     #: may hold an image's decoded pixels (4 bytes x the image plugin's ``max_pixels``)
     heavy_inspections: int = 2
+    #: the preview actor (``ASSET_PREVIEWS``, ``ASSET_PREVIEW_CONCURRENCY``, ``…_TIMEOUT``)
+    previews: PreviewSettings = field(default_factory=PreviewSettings)
 
     def __post_init__(self) -> None:
         if self.heavy_inspections < 1:

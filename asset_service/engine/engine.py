@@ -46,6 +46,9 @@ from .model import (
     bucket_of,
     utc_now,
 )
+from .preview_access import PreviewAccess
+from .preview_types import PreviewStates
+from .previews import PreviewActor
 from .public_visibility import is_published, sync_public
 from .tus import Checksum, NewUpload, ResumableUploads
 from .upload_actor import (
@@ -108,6 +111,17 @@ class AssetEngine:
         self._tus = ResumableUploads(deps, self._uploads.totals)
         self._versioning = VersioningActor(deps)
         self._cleanup = CleanupActor(deps)
+        # --- previews: the fourth actor (engine/previews.py) --------------------------------
+        states = catalog if isinstance(catalog, PreviewStates) else None
+        self._previews: PreviewActor | None = None
+        if states is not None and config.previews.enabled:
+            self._previews = PreviewActor(
+                deps, states, lambda asset_type, mime: _previewers(inspector, asset_type, mime)
+            )
+            self.hub.add_listener(self._previews.on_event)
+            self._versioning.before_commit = self._previews.expect
+        self.previews = PreviewAccess(store, catalog, states, self._previews, self.asset_types)
+        # --- end previews -----------------------------------------------------------------
         self._upload_mailbox: Mailbox | None = None
         self._versioning_mailbox: Mailbox | None = None
         self._cleanup_mailbox: Mailbox | None = None
@@ -128,6 +142,8 @@ class AssetEngine:
             await nursery.start(self._uploads.run, upload_receive, version_send.clone())
             await nursery.start(self._tus.run, upload_send.clone())
             await nursery.start(self._cleanup.run, cleanup_receive)
+            if self._previews is not None:  # previews
+                await nursery.start(self._previews.run)
             if self.config.scheduled_cleanup:
                 await nursery.start(self._cleanup.schedule, cleanup_send.clone())
             self._upload_mailbox = upload_send
@@ -513,6 +529,8 @@ class AssetEngine:
             "cleanup": self._cleanup_mailbox,
         }
         depths = {}
+        if self._previews is not None:  # previews
+            mailboxes["previews"] = self._previews.mailbox()
         for name, mailbox in mailboxes.items():
             stats = mailbox.statistics() if mailbox is not None else None
             depths[name] = stats.current_buffer_used + stats.tasks_waiting_send if stats else 0
@@ -543,6 +561,12 @@ class AssetEngine:
         if channel is None:
             raise EngineStopped("the engine is not running")
         return channel
+
+
+def _previewers(inspector: ContentInspector, asset_type: str, mime_type: str) -> list[Any]:
+    """The inspector's previewers (an inspector without the method offers none)."""
+    previewers = getattr(inspector, "previewers", None)
+    return list(previewers(asset_type, mime_type)) if previewers is not None else []
 
 
 @asynccontextmanager

@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Event:
     """``name`` is one of ``upload.progress``, ``asset.created``, ``asset.updated``,
-    ``asset.deleted``, ``asset.restored``, ``asset.purged``, ``version.created``."""
+    ``asset.deleted``, ``asset.restored``, ``asset.purged``, ``version.created``,
+    ``asset.preview_ready``, ``asset.preview_failed``."""
 
     name: str
     customer_id: str

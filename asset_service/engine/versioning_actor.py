@@ -137,6 +137,10 @@ class VersioningActor:
     #: runs the creations and the reservation keeper of the change in progress (opened by
     #: ``run``)
     _tasks: trio.Nursery
+    #: previews: called with the record and its new version just before either is committed
+    #: (a creation's insert, a new or restored version's replace), so a crash after the
+    #: commit finds the previews pending
+    before_commit: Callable[[Asset, Version], Awaitable[None]] | None = None
 
     def __init__(self, deps: EngineDeps) -> None:
         self._store = deps.store
@@ -216,6 +220,8 @@ class VersioningActor:
                         )
                     except Exception:
                         logger.exception("could not publish asset %s", asset_id)
+                if self.before_commit is not None:  # previews: pending before the commit
+                    await self.before_commit(asset, version)
                 await self._catalog.insert(asset)
             except BaseException:
                 with trio.move_on_after(30, shield=True):
@@ -298,6 +304,8 @@ class VersioningActor:
                     expected = asset.revision
                     pruned = self._apply(asset, version)
                     await self._renew(asset_id)
+                    if self.before_commit is not None:  # previews: pending before the commit
+                        await self.before_commit(asset, version)
                     if await self._catalog.replace(asset, expected):
                         committed = True
                         break

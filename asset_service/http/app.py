@@ -25,7 +25,19 @@ from .host_header import HostHeaderGuard
 from .metrics import ROUTE_KEY, UNMATCHED, HttpMetrics, MetricsMiddleware
 from .openapi import OPENAPI_KEY, openapi_document
 from .problems import register_error_handlers
-from .routes import assets, console, content, docs, events, graphql, health, library, metrics, tus
+from .routes import (
+    assets,
+    console,
+    content,
+    docs,
+    events,
+    graphql,
+    health,
+    library,
+    metrics,
+    previews,
+    tus,
+)
 
 #: every route of the API, by blueprint
 BLUEPRINTS = (
@@ -38,6 +50,7 @@ BLUEPRINTS = (
     tus.blueprint,
     events.blueprint,
     graphql.blueprint,
+    previews.blueprint,
 )
 
 

@@ -16,6 +16,10 @@ from asset_service.engine.inspection import Description as Description
 from asset_service.engine.inspection import Detected as Detected
 from asset_service.engine.model import AssetType as AssetType
 from asset_service.engine.model import Dimensions as Dimensions
+from asset_service.engine.preview_types import NoPreview as NoPreview
+from asset_service.engine.preview_types import Previewer as Previewer
+from asset_service.engine.preview_types import PreviewRequest as PreviewRequest
+from asset_service.engine.preview_types import RenderedPreview as RenderedPreview
 
 from .hookspecs import hookimpl as hookimpl
 from .hookspecs import hookspec as hookspec

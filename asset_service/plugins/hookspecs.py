@@ -14,8 +14,9 @@ A misspelt hook name is refused when the service starts (``check_pending``). Eac
 under ``docs/plugins/hooks/`` shows it with an example; ``tests/plugins/test_docs.py`` fails when
 a hook here has no page.
 
-Where hooks run: ``asset_types`` once at start; ``sniff`` and ``on_event`` on the event loop
-(keep them quick, no I/O); ``validate`` and ``extract_metadata`` in a worker thread, so they may
+Where hooks run: ``asset_types`` once at start; ``sniff``, ``on_event`` and ``previewers`` on
+the event loop (keep them quick, no I/O); ``validate``, ``extract_metadata`` and the ``render``
+of a ``Previewer`` in a worker thread, so they may
 block (read the file, run a library or a subprocess), but they hold a thread for as long as they
 take: bound every subprocess with a timeout.
 """
@@ -30,6 +31,7 @@ import pluggy
 from asset_service.engine.events import Event
 from asset_service.engine.inspection import Description, Detected
 from asset_service.engine.model import AssetType
+from asset_service.engine.preview_types import Previewer
 
 #: the pluggy project name, and the prefix of nothing: hooks are matched by their plain names
 PROJECT_NAME = "asset_service"
@@ -116,12 +118,39 @@ def on_event(event: Event) -> None:
 
     Called on the event loop for every event the engine publishes: ``upload.progress``,
     ``asset.created``, ``asset.updated``, ``asset.deleted``, ``asset.restored``,
-    ``asset.purged``, ``version.created``. Not ``firstresult``; each implementation is called
-    on its own, so one that raises (the error is logged) does not keep the event from the
-    others. Hook wrappers are not allowed on this hook.
+    ``asset.purged``, ``version.created``, ``asset.preview_ready``, ``asset.preview_failed``.
+    Not ``firstresult``; each implementation is called on its own, so one that raises (the
+    error is logged) does not keep the event from the others. Hook wrappers are not allowed
+    on this hook.
 
     :param event: ``event.name``, ``event.customer_id``, ``event.data`` (for ``asset.*``:
         ``asset_id``, ``type``, ``revision``) and ``event.at`` (ISO 8601 time).
         Must return quickly and must not block: hand slow work (a webhook call) to a thread or
         a queue of the plugin's own.
+    """
+
+
+@hookspec
+def previewers(asset_type: str, mime_type: str) -> Sequence[Previewer] | None:
+    """The previews this plugin makes for content of a type, and how.
+
+    Called on the event loop when a version is about to be committed (to store its previews
+    as pending) and when previews are asked for; keep it quick, no I/O. Not ``firstresult``:
+    every plugin's previewers are collected; when two offer the same ``kind`` for a type, the
+    plugin registered later wins (so an installed plugin can replace a built-in's preview).
+
+    Each ``Previewer`` names a ``kind`` (``thumbnail``, ``poster``, ``waveform`` or one of the
+    plugin's own: lower-case letters, digits and ``_``), the ``media_type`` of what it makes,
+    and ``render``: called later by the preview actor, in a worker thread, with a
+    ``PreviewRequest`` (the version's content as a local file, a directory to write into, its
+    time budget). It returns one ``RenderedPreview`` per variant it wrote (for pictures, the
+    sizes 128, 256, 512 and 1024 as ``"128"``…; a single ``"peaks"`` for a waveform). It
+    raises to fail the preview: ``NoPreview("why")`` when it cannot be made here (no
+    renderer installed), any other exception when the content breaks it; the message is
+    stored as the reason and the preview is never retried.
+
+    :param asset_type: the asset's type (``"image"``).
+    :param mime_type: the version's MIME type (``"image/jpeg"``).
+    :return: the previewers, or ``None`` (or an empty list) when the plugin makes none for
+        this content.
     """

@@ -18,6 +18,7 @@ from asset_service.engine.errors import AssetServiceError, UnprocessableContent,
 from asset_service.engine.events import Event
 from asset_service.engine.inspection import Description, Detected
 from asset_service.engine.model import TEMP_BUCKET, AssetType, Dimensions
+from asset_service.engine.preview_types import Previewer
 
 from . import hookspecs
 from .builtin import check_svg
@@ -124,9 +125,9 @@ class PluginInspector:
             raise PluginConfigError(
                 f"plugin {self.pm.get_name(error.plugin)!r}: {error} (the hooks: {known})"
             ) from error
-        # These two are called one implementation at a time (to know whose types are whose,
+        # These are called one implementation at a time (to know whose types are whose,
         # and so that one failing listener does not silence the others): no wrappers.
-        for hook in (self.pm.hook.asset_types, self.pm.hook.on_event):
+        for hook in (self.pm.hook.asset_types, self.pm.hook.on_event, self.pm.hook.previewers):
             for impl in hook.get_hookimpls():
                 if impl.hookwrapper or impl.wrapper:
                     raise PluginConfigError(
@@ -255,6 +256,28 @@ class PluginInspector:
             raise UnprocessableContent(
                 f"the {detected.format.upper()} file could not be read: {reason_of(error, path)}"
             ) from None
+
+    def previewers(self, asset_type: str, mime_type: str) -> list[Previewer]:
+        """Every plugin's previewers for this content, later-registered plugins first; a
+        failing plugin is logged and offers none."""
+        found: list[Previewer] = []
+        for impl in reversed(self.pm.hook.previewers.get_hookimpls()):
+            arguments = {"asset_type": asset_type, "mime_type": mime_type}
+            try:
+                result = impl.function(*[arguments[arg] for arg in impl.argnames])
+            except Exception:
+                logger.exception("plugin %r failed in previewers", impl.plugin_name)
+                continue
+            for previewer in result or ():
+                if isinstance(previewer, Previewer):
+                    found.append(previewer)
+                else:
+                    logger.error(
+                        "plugin %r: previewers returned %r, not a Previewer",
+                        impl.plugin_name,
+                        type(previewer).__name__,
+                    )
+        return found
 
     def safe_inline(self, mime_type: str, content: bytes) -> bool:
         """SVG: the built-in SVG check, the one the image plugin validates uploads with (no

@@ -47,3 +47,7 @@ class GlbPlugin:
             count = sum(gltf["accessors"][i]["count"] for i in positions if i is not None)
             found = {"vertex_count": count, "meshes": len(meshes), "nodes": len(gltf["nodes"])}
             return Description(extracted={**found, "generator": gltf["asset"].get("generator")})
+
+    @hookimpl
+    def previewers(self):
+        return []  # no 3D renderer here: no preview (else [Previewer("thumbnail", ...)])

@@ -12,6 +12,7 @@ from asset_service.config import Settings
 from asset_service.engine import AssetEngine
 from asset_service.engine.catalog import AssetQuery
 from tests.conftest import data_files
+from tests.preview_waits import previews_idle
 
 from .helpers import TEXT_BYTES, Part, file_part, multipart, multipart_type
 
@@ -36,10 +37,12 @@ class Leftovers:
         self.records: dict[str, set[str]] = {}
 
     async def snapshot(self) -> None:
+        await previews_idle(self.engine)  # previews of earlier uploads are written after them
         self.files = data_files(self.settings)
         self.records = {c: await record_ids(self.engine, c) for c in CUSTOMERS}
 
     async def assert_clean(self) -> None:
+        await previews_idle(self.engine)
         files = data_files(self.settings)
         assert not [f for f in files if f.startswith(("temp-uploads/", ".partial/"))], files
         assert files == self.files, f"new files: {sorted(set(files) - set(self.files))}"

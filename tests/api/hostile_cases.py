@@ -30,6 +30,7 @@ from asset_service.engine.catalog import AssetQuery
 from asset_service.http import signing
 from tests.conftest import SECRET, data_files
 from tests.media import docx_with_member, image_bytes, svg, tiny_png
+from tests.preview_waits import previews_idle
 
 from .helpers import TEXT_BYTES, Part, file_part, multipart, multipart_type
 
@@ -314,6 +315,7 @@ async def snapshot(engine: AssetEngine, settings: Settings) -> State:
     """Blobs and partial files (or S3 objects and multipart uploads), files beside the data
     dir, every record (with its revision), folders, resumable upload sessions (with their
     state and offset), and multipart uploads in flight."""
+    await previews_idle(engine)  # an accepted image's thumbnails are written after its 201
     records: dict[str, dict[str, int]] = {}
     folders: dict[str, list[str]] = {}
     for customer in CUSTOMERS:

@@ -286,7 +286,7 @@ async def test_uploads_in_flight(client, auth, base_url):
 
 async def test_actor_queue_depths(client, engine):
     families = await scrape(client)
-    for actor in ("upload", "versioning", "cleanup"):
+    for actor in ("upload", "versioning", "cleanup", "previews"):
         assert value(families, "asset_actor_queue_depth", actor=actor) == 0
         assert value(families, "asset_actor_queue_capacity", actor=actor) >= 1
     # Another instance holds the pass lease: the first pass waits for it inside the actor,

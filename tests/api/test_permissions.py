@@ -33,6 +33,7 @@ from asset_service.engine import AssetEngine
 from asset_service.engine.catalog import AssetQuery
 from asset_service.http import create_app
 from tests.conftest import data_files
+from tests.preview_waits import previews_idle
 
 from .helpers import PROBLEM_JSON, TEXT_BYTES
 
@@ -290,6 +291,12 @@ ROUTES = [
     Route("signed link", "GET", f"{A}/url",
           "200 200 200 200 400 404 404 401",
           lambda w: Call("GET", f"/api/assets/{w.doc}/url")),
+    Route("preview", "GET", f"{A}/previews/<kind>",
+          "200 200 200 200 400 404 404 401",
+          lambda w: Call("GET", f"/api/assets/{w.song}/previews/waveform")),
+    Route("signed preview link", "GET", f"{A}/url",
+          "200 200 200 200 400 404 404 401",
+          lambda w: Call("GET", f"/api/assets/{w.song}/url", params={"preview": "waveform"})),
     Route("library list", "GET", "/api/library/<asset_type>",
           "200 200 200 200 400 200 200 401",
           lambda w: Call("GET", "/api/library/document"),
@@ -412,6 +419,7 @@ def leaks(text: str, worlds: Worlds, persona: str, allowed: set[str]) -> list[st
 async def state(engine: AssetEngine, settings: Any) -> dict[str, Any]:
     """What a request could change, per customer: records, folders, blobs."""
     snapshot: dict[str, Any] = {}
+    await previews_idle(engine)  # previews of earlier uploads are written after them
     files = data_files(settings)
     for customer in ("acme", "globex"):
         page = await engine.catalog.list(AssetQuery(customer_id=customer, deleted=None, limit=1000))

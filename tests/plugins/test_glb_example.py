@@ -96,6 +96,15 @@ async def test_glb_upload_over_http(upload, settings):
     assert f"model3d-assets/{asset['storage']['key']}" in data_files(settings)
 
 
+async def test_it_says_it_has_no_preview(upload, client, auth):
+    asset = created(await upload(glb_bytes(), "chair.glb"))
+    assert asset["previews"] == []
+    response = await client.get(
+        f"/api/assets/{asset['asset_id']}/previews/thumbnail", headers=auth()
+    )
+    assert "no 'thumbnail' preview" in assert_problem(response, 404)["detail"]
+
+
 async def test_the_new_type_works_everywhere_a_type_does(upload, client, auth):
     typed = created(await upload(glb_bytes(), "a.glb", "model/gltf-binary", type="model3d"))
     listed = await client.get("/api/library/model3d", headers=auth())

@@ -21,6 +21,9 @@ from asset_service.plugins import (
     Detected,
     Dimensions,
     Event,
+    Previewer,
+    PreviewRequest,
+    RenderedPreview,
     UnprocessableContent,
     hookimpl,
 )
@@ -225,6 +228,39 @@ async def test_hook_on_event(engine, client, auth, caplog):
     assert any(e.name == "upload.progress" for e in recorder.events)
     # The broken listener was logged and did not keep events from the recorder.
     assert "listener bug" in caplog.text
+
+
+class LineCounter:
+    """A preview of its own for plain text: the number of lines, as JSON."""
+
+    @staticmethod
+    def render(request: PreviewRequest) -> list[RenderedPreview]:
+        lines = len(request.source.read_bytes().splitlines())
+        path = request.out_dir / "count.json"
+        path.write_text(f'{{"lines": {lines}}}')
+        return [RenderedPreview("count", path)]
+
+    @hookimpl
+    def previewers(self, asset_type, mime_type):
+        if mime_type == "text/plain":
+            return [Previewer("lines", "application/json", self.render)]
+        return None
+
+
+async def test_hook_previewers(engine, client, auth):
+    with registered(engine, LineCounter(), "line-counter"):
+        async with engine.hub.subscribe() as events:
+            asset = created(await post_file(client, auth, b"one\ntwo\nthree\n", "a.txt"))
+            assert asset["previews"][0]["kind"] == "lines"
+            with trio.fail_after(30):
+                async for event in events:
+                    if event.name == "asset.preview_ready":
+                        assert event.data["kind"] == "lines"
+                        break
+        url = f"/api/assets/{asset['asset_id']}/previews/lines"
+        response = await client.get(url, headers=auth())
+        assert response.status_code == 200, response.text
+        assert response.json() == {"lines": 3}
 
 
 # --- every hook has its test -----------------------------------------------------------------

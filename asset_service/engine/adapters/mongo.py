@@ -59,6 +59,7 @@ from ..catalog import (
 )
 from ..lifecycle import OpenCount
 from ..model import Asset, UploadSession, format_time
+from ._mongo_previews import PREVIEW_INDEXES, MongoPreviewStates
 
 T = TypeVar("T")
 
@@ -136,7 +137,7 @@ def database_name(url: str) -> str:
     return name or DEFAULT_DATABASE
 
 
-class MongoCatalog(Catalog):
+class MongoCatalog(MongoPreviewStates, Catalog):
     def __init__(
         self,
         url: str,
@@ -202,6 +203,7 @@ class MongoCatalog(Catalog):
             db.assets.create_indexes(ASSET_INDEXES)
             db.folders.create_indexes(FOLDER_INDEXES)
             db.uploads.create_indexes(UPLOAD_INDEXES)
+            db.previews.create_indexes(PREVIEW_INDEXES)  # the PreviewStates port
         except BaseException:
             if self._client_factory is None:
                 client.close()

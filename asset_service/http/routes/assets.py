@@ -17,6 +17,7 @@ from ..responses import json_response, no_content
 from ..schema import Body, Reply, bodies, header, operation, query, records, replies
 from ..schema import parameters as param
 from ..serialize import asset_json
+from .previews import with_previews
 
 blueprint = Blueprint("assets", __name__)
 
@@ -42,7 +43,8 @@ def asset_response(asset, status: int = 200, location: bool = False) -> Response
 )
 async def upload() -> Response:
     asset = await receive_upload(caller())
-    return asset_response(asset, 201, location=True)
+    response = asset_response(asset, 201, location=True)
+    return await _with_previews(asset, response)
 
 
 @blueprint.get("/api/assets/search")
@@ -85,7 +87,17 @@ async def search() -> Response:
 async def get_asset(asset_id: str) -> Response:
     asset_id = asset_id_from_path(asset_id)
     asset = await services().engine.get(caller(), asset_id, include_deleted=flag("include_deleted"))
-    return asset_response(asset)
+    return await _with_previews(asset, asset_response(asset))
+
+
+async def _with_previews(asset, response: Response) -> Response:  # type: ignore[no-untyped-def]
+    """previews: the asset JSON with its current version's previews (routes/previews.py)."""
+    document = await with_previews(asset, asset_json(asset))
+    replaced = json_response(document, response.status_code)
+    for name in ("ETag", "Location"):
+        if name in response.headers:
+            replaced.headers[name] = response.headers[name]
+    return replaced
 
 
 @blueprint.put("/api/assets/<asset_id>")

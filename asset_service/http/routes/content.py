@@ -36,6 +36,7 @@ from ..ranges import ByteRange, RangeNotSatisfiable, parse_range
 from ..responses import json_response
 from ..schema import Auth, Reply, operation, records, replies
 from ..schema import parameters as param
+from .previews import preview_link
 
 blueprint = Blueprint("content", __name__)
 
@@ -99,11 +100,15 @@ async def download(asset_id: str) -> Response:
     "A download URL that needs no token",
     responses={200: Reply("the URL and when it expires", records.DownloadLink)},
     problems=[400, 401, 404, 503],
-    parameters=[param.VERSION, param.LINK_EXPIRES],
+    description="With `preview=KIND` (and `size` for a picture), a signed link to that preview "
+    "instead, at once even while it is pending.",
+    parameters=[param.VERSION, param.LINK_EXPIRES, param.PREVIEW_KIND, param.PREVIEW_SIZE],
 )
 async def download_url(asset_id: str) -> Response:
     """A URL that downloads without a token until it expires."""
     asset_id = asset_id_from_path(asset_id)
+    if "preview" in request.args:  # previews: a link to a preview instead (routes/previews.py)
+        return await preview_link(asset_id)
     raw = request.args.get("expires", str(DEFAULT_LINK_EXPIRES))
     seconds = parse_decimal(raw)
     if seconds is None or not 1 <= seconds <= signing.MAX_EXPIRES:

@@ -1,6 +1,7 @@
 """``WebSocket /api/events``: the caller's customer's events as they happen, one JSON text
 message each — ``{"event": name, "at": ISO time, "data": {...}}`` for ``upload.progress``,
-``asset.created|updated|deleted|restored|purged`` and ``version.created``.
+``asset.created|updated|deleted|restored|purged|preview_ready|preview_failed`` and
+``version.created``.
 
 The token comes as ``?token=`` (browsers can't set headers on a WebSocket) or in the
 ``Authorization`` header; a service token names its customer in ``X-Customer-Id`` or

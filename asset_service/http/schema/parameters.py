@@ -7,6 +7,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from asset_service.engine.content_safety import MAX_INLINE_SVG_BYTES
+from asset_service.engine.preview_types import (
+    DEFAULT_PICTURE_SIZE,
+    DEFAULT_WAVEFORM_BUCKETS,
+    MIN_WAVEFORM_BUCKETS,
+    PICTURE_SIZES,
+    STORED_WAVEFORM_BUCKETS,
+)
 from asset_service.engine.search import SORT_FIELDS
 
 from .. import signing
@@ -41,6 +48,9 @@ PATH: dict[str, Parameter] = {
             component="AssetType",
         ),
         Parameter("number", "path", VersionNumber, required=True),
+        Parameter(
+            "kind", "path", str, "a preview's kind: thumbnail, poster, waveform…", required=True
+        ),
     )
 }
 
@@ -163,6 +173,31 @@ LINK_EXPIRES = query(
     "expires",
     Annotated[int, Meta(minimum=1, maximum=signing.MAX_EXPIRES)],
     "seconds from now",
+)
+
+# --- previews --------------------------------------------------------------------------------
+
+PREVIEW_KIND = query(
+    "preview",
+    str,
+    "a link to this preview (thumbnail, poster, waveform) instead of the content",
+)
+PREVIEW_SIZE = query(
+    "size",
+    Literal[PICTURE_SIZES],  # type: ignore[valid-type]
+    f"pictures: the longest side (default {DEFAULT_PICTURE_SIZE})",
+)
+PREVIEW_BUCKETS = query(
+    "buckets",
+    Annotated[int, Meta(minimum=MIN_WAVEFORM_BUCKETS, maximum=STORED_WAVEFORM_BUCKETS)],
+    f"waveforms: peaks (default {DEFAULT_WAVEFORM_BUCKETS})",
+)
+PREVIEW = (
+    VERSION,
+    PREVIEW_SIZE,
+    PREVIEW_BUCKETS,
+    query("expires", int, "a signed link's expiry (Unix time)"),
+    query("signature", str, "a signed link's signature"),
 )
 
 DOWNLOAD = (

@@ -61,6 +61,39 @@ class AssetVersion(TypedDict):
     dimensions: NotRequired[Dimensions | None]
 
 
+class PreviewVariant(TypedDict):
+    """One stored rendering of a preview: a picture's size, or a waveform's peaks file."""
+
+    size: NotRequired[Annotated[int, Meta(description="a picture's longest side")]]
+    bytes: NotRequired[Bytes]
+    width: NotRequired[Count]
+    height: NotRequired[Count]
+
+
+class Preview(TypedDict):
+    """A preview of the asset's current version (``GET /api/assets/{id}/previews/{kind}``)."""
+
+    kind: Annotated[str, Meta(examples=["thumbnail", "poster", "waveform"])]
+    status: Literal["pending", "ready", "failed"]
+    media_type: Annotated[str, Meta(examples=["image/webp"])]
+    reason: NotRequired[Annotated[str, Meta(description="why it failed")]]
+    variants: NotRequired[list[PreviewVariant]]
+
+
+class PreviewPending(TypedDict):
+    status: Literal["pending"]
+    kind: str
+    version: VersionNumber
+
+
+class Waveform(TypedDict):
+    """A waveform preview: min/max peak pairs in -1..1, one per bucket."""
+
+    duration: Seconds
+    sample_rate: Count
+    peaks: list[list[Annotated[float, Meta(minimum=-1, maximum=1)]]]
+
+
 class Asset(TypedDict):
     """An asset: the seed's record, plus category, checksum, current version, visibility,
     revision and what extraction found."""
@@ -90,6 +123,12 @@ class Asset(TypedDict):
     ]
     extracted: Annotated[
         dict[str, Any], Meta(description="what the extractors found in the current version")
+    ]
+    previews: NotRequired[
+        Annotated[
+            list[Preview],
+            Meta(description="the current version's previews (on an upload's and a get's answer)"),
+        ]
     ]
 
 

@@ -20,8 +20,10 @@ from mutagen.wave import WAVE
 from asset_service.engine.errors import UnprocessableContent
 from asset_service.engine.inspection import Description, Detected
 from asset_service.engine.model import AssetType
+from asset_service.engine.preview_types import Previewer
 
 from ..hookspecs import hookimpl
+from . import _media_previews
 from ._common import clean_text, reason_of
 
 WAV = Detected("audio", "audio/wav", "wav")
@@ -271,6 +273,13 @@ class AudioPlugin:
     @hookimpl
     def sniff(self, head: bytes) -> Detected | None:
         return detect(head)
+
+    @hookimpl
+    def previewers(self, asset_type: str, mime_type: str) -> list[Previewer]:
+        """``waveform``: peaks as JSON (decoded by ffmpeg, streamed)."""
+        if asset_type != "audio":
+            return []
+        return [Previewer("waveform", "application/json", _media_previews.audio_waveform)]
 
     @hookimpl
     def validate(self, path: Path, detected: Detected) -> None:

@@ -15,9 +15,10 @@ from typing import Any
 from asset_service.engine.errors import UnprocessableContent
 from asset_service.engine.inspection import Description, Detected
 from asset_service.engine.model import AssetType
+from asset_service.engine.preview_types import Previewer
 
 from ..hookspecs import hookimpl
-from . import _docx
+from . import _docx, _pictures
 from ._common import ResultCache, clean_text, reason_of
 from ._text import MAX_CONTROL_SHARE, decode_head, is_control, markup_kind
 
@@ -185,6 +186,13 @@ class DocumentPlugin:
     def sniff(self, head: bytes) -> Detected | None:
         # Last: plain text is what is left when no precise recogniser claimed the bytes.
         return detect(head)
+
+    @hookimpl
+    def previewers(self, asset_type: str, mime_type: str) -> list[Previewer]:
+        """``thumbnail`` of a PDF's first page (PDFium); none for DOCX and plain text."""
+        if asset_type != "document" or mime_type != PDF.mime_type:
+            return []
+        return [Previewer("thumbnail", "image/webp", _pictures.pdf_thumbnail)]
 
     def _inspect(self, path: Path, detected: Detected) -> dict[str, Any]:
         if detected.format == "pdf":

@@ -20,9 +20,10 @@ from PIL import Image, UnidentifiedImageError
 from asset_service.engine.errors import UnprocessableContent
 from asset_service.engine.inspection import Description, Detected
 from asset_service.engine.model import AssetType, Dimensions
+from asset_service.engine.preview_types import Previewer
 
 from ..hookspecs import hookimpl
-from . import _svg
+from . import _pictures, _svg
 from ._common import clean_text, reason_of
 from ._text import decode_head, markup_kind
 
@@ -133,6 +134,16 @@ class ImagePlugin:
     @hookimpl
     def sniff(self, head: bytes) -> Detected | None:
         return detect(head)
+
+    @hookimpl
+    def previewers(self, asset_type: str, mime_type: str) -> list[Previewer]:
+        """``thumbnail`` (WEBP, 128-1024 px); SVG only where ``rsvg-convert`` is installed
+        (otherwise the thumbnail fails with that reason)."""
+        if asset_type != "image":
+            return []
+        if mime_type == "image/svg+xml":
+            return [Previewer("thumbnail", "image/webp", _pictures.svg_thumbnail)]
+        return [Previewer("thumbnail", "image/webp", _pictures.image_thumbnail)]
 
     # --- validation --------------------------------------------------------------------
 
