@@ -56,8 +56,24 @@ export async function assetChanged(assetId) {
 async function reload() {
   if (!current) return;
   const response = await apiResponse(`/api/assets/${current.asset.asset_id}`);
-  current = { asset: await response.json(), etag: response.headers.get("ETag") };
+  const fresh = await response.json();
+  const before = current.asset;
+  current = { asset: fresh, etag: response.headers.get("ETag") };
+  if (fresh.revision === before.revision && fresh.current_version === before.current_version) {
+    // Only derived data changed (a preview became ready): the player keeps playing where
+    // the user is; a waveform that is new is drawn above it.
+    addWaveformIfNew(before, fresh);
+    return;
+  }
   render();
+}
+
+function addWaveformIfNew(before, fresh) {
+  const player = document.querySelector("#viewer audio");
+  if (!player || readyPreview(before, ["waveform"]) || !readyPreview(fresh, ["waveform"])) return;
+  const canvas = h("canvas", { class: "waveform", width: "800", height: "64", "aria-hidden": "true" });
+  player.before(canvas);
+  drawWaveform(fresh, canvas);
 }
 
 function errorSlot() {
