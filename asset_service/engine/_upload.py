@@ -29,7 +29,7 @@ from .errors import (
     PayloadTooLarge,
     UnsupportedContent,
 )
-from .events import Event, EventHub, asset_event
+from .events import Event, EventHub, created_event
 from .fields import NewAssetFields
 from .inspection import SNIFF_BYTES, ContentInspector, Description, Detected
 from .model import TEMP_BUCKET, Principal, Version, utc_now
@@ -312,6 +312,10 @@ class UploadActor:
                         await self._receive(session, writer, item)
                     if commit is not None:
                         session.progress.state = "committing"
+                        # The total announced for a multipart body was its length, framing
+                        # included: from here on it is the file's size, so that ``committed``
+                        # means received == total, both in file bytes.
+                        session.progress.total_bytes = session.progress.received_bytes
                         self._publish_progress(session, force=True)
                         await writer.complete()
                         writer = None
@@ -361,7 +365,7 @@ class UploadActor:
             session.progress.error = session.failure.reason
         self._publish_progress(session, force=True)
         if committed and spec.target_asset_id is None:
-            self._hub.publish(asset_event("asset.created", result.value))
+            self._hub.publish(created_event(result.value))
         self.sessions.pop(session.temp_key, None)
         label = (spec.principal.customer_id, spec.upload_id)
         self._labels.pop(label, None)

@@ -888,10 +888,14 @@ def _paths() -> dict[str, Schema]:
                 "Assets",
                 "getAsset",
                 "An asset's metadata",
-                {"200": _asset("the asset")},
+                {
+                    "200": _asset("the asset"),
+                    "304": {"description": "not modified: `If-None-Match` names its ETag"},
+                },
                 "400 401 404 503",
                 parameters=[
                     *asset_id,
+                    _header("If-None-Match", 'ETags, such as `"r3"`: 304 if one is current'),
                     _query(
                         "include_deleted",
                         "a soft-deleted asset too (admins; for others it stays a 404)",
