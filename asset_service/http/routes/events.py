@@ -24,10 +24,9 @@ import jwt
 import trio
 from quart import Blueprint, websocket
 
+from asset_service.engine.errors import AssetServiceError
 from asset_service.engine.events import Event, visible_to
 from asset_service.engine.model import Principal
-
-from asset_service.engine.errors import AssetServiceError
 
 from ..auth import principal_of
 from ..context import services
