@@ -58,6 +58,8 @@ class Settings:
     upload_idle_timeout: float = 60.0
     #: seconds a resumable (tus) upload lives after its last bytes before it expires
     upload_session_ttl: float = 86400.0
+    #: resumable (tus) uploads one customer may have open at once (partial uploads count)
+    max_open_uploads: int = 100
     #: origins browsers may call the API from (CORS): comma-separated, or ``*`` for any
     cors_origins: tuple[str, ...] = ()
     #: seconds in-flight requests get to finish after SIGTERM/SIGINT
@@ -87,6 +89,7 @@ class Settings:
             cleanup_interval=self.cleanup_interval,
             scheduled_cleanup=scheduled_cleanup,
             upload_session_ttl=self.upload_session_ttl,
+            max_open_uploads=self.max_open_uploads,
         )
 
 

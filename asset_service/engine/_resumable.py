@@ -39,6 +39,13 @@ import outcome
 import trio
 
 from . import policy
+from ._concatenation import (
+    FINAL,
+    PARTIAL,
+    claim_partials,
+    claimed_partials,
+    release_partials,
+)
 from ._upload import UploadHandle, UploadSpec, UploadTotals
 from .blobstore import BlobStore
 from .catalog import Catalog
@@ -52,6 +59,7 @@ from .errors import (
     NotFound,
     OffsetMismatch,
     PayloadTooLarge,
+    TooManyUploads,
     UnprocessableContent,
     UnsupportedContent,
 )
@@ -129,6 +137,10 @@ class NewUpload:
     declared_type: str | None = None
     #: the ``Upload-Metadata`` header, as sent
     metadata: str = ""
+    #: tus concatenation: ``"partial"``, ``"final"`` (see ``engine._concatenation``) or None
+    concat: str | None = None
+    #: a final upload's partial uploads, in order
+    partials: tuple[str, ...] = ()
 
 
 def fields_document(fields: NewAssetFields) -> dict[str, Any]:
@@ -168,6 +180,7 @@ class ResumableUploads:
         *,
         ttl: float,
         max_bytes: int,
+        max_open: int = 0,
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -176,6 +189,8 @@ class ResumableUploads:
         self._totals = totals
         self.ttl = ttl
         self.max_bytes = max_bytes
+        #: open sessions a customer may have (0: no cap)
+        self.max_open = max_open
         #: upload ids with a request running here, and how many
         self._active: dict[str, int] = {}
         #: temp keys of the parts being written here
@@ -194,25 +209,79 @@ class ResumableUploads:
 
     async def create(self, new: NewUpload) -> UploadSession:
         policy.require_writer(new.principal)
+        if new.concat == FINAL:
+            raise InvalidInput("a final upload is made with concatenate()")
         if new.length is not None:
             self._check_length(new.length)
+        await self._check_open_sessions(new.principal)
+        return await self._insert_new(new, uuid.uuid4().hex, new.length)
+
+    async def _check_open_sessions(self, principal: Principal) -> None:
+        if not self.max_open:
+            return
+        open_now = await self._catalog.count_open_uploads(principal.customer_id, utc_now())
+        if open_now >= self.max_open:
+            raise TooManyUploads(
+                f"the customer has {open_now} resumable uploads open, as many as it may; "
+                "finish or terminate one first"
+            )
+
+    async def _insert_new(
+        self, new: NewUpload, upload_id: str, length: int | None, **extra: Any
+    ) -> UploadSession:
         now = utc_now()
         who = new.principal
         session = UploadSession(
-            upload_id=uuid.uuid4().hex,
+            upload_id=upload_id,
             customer_id=who.customer_id,
             user_id=who.user_id,
             roles=tuple(sorted(role.value for role in who.roles)),
-            length=new.length,
+            length=length,
             created_at=now,
             expires_at=now + timedelta(seconds=self.ttl),
             metadata=new.metadata,
             filename=new.filename,
             fields=fields_document(new.fields),
             declared_type=new.declared_type,
+            concat=new.concat,
+            **extra,
         )
         await self._catalog.insert_upload(session)
         return session
+
+    async def concatenate(self, new: NewUpload) -> tuple[UploadSession, Asset | None]:
+        """tus concatenation's final upload: the partials ``new.partials`` names, complete
+        and the caller's, committed as one asset now (see ``engine._concatenation``)."""
+        policy.require_writer(new.principal)
+        await self._check_open_sessions(new.principal)
+        upload_id = uuid.uuid4().hex
+        partial_ids = list(new.partials)
+        partials = await claim_partials(
+            self._catalog,
+            new.principal,
+            partial_ids,
+            upload_id,
+            max_bytes=self.max_bytes,
+            hold_for=self.ttl + COMMIT_LEASE,
+        )
+        length = sum(partial.length or 0 for partial in partials)
+        try:
+            session = await self._insert_new(
+                replace(new, concat=FINAL), upload_id, length, offset=length, partials=partial_ids
+            )
+        except BaseException:
+            with trio.move_on_after(30, shield=True):
+                await release_partials(self._catalog, partial_ids, upload_id)
+            raise
+        for partial_id in partial_ids:
+            self._active[partial_id] = self._active.get(partial_id, 0) + 1
+        try:
+            return await self._commit_detached(session)
+        finally:
+            for partial_id in partial_ids:
+                left = self._active.pop(partial_id) - 1
+                if left:
+                    self._active[partial_id] = left
 
     def _check_length(self, length: int) -> None:
         if length == 0:
@@ -236,13 +305,22 @@ class ResumableUploads:
             raise Gone("the upload has expired")
         return session
 
+    async def get_writable(self, principal: Principal, upload_id: str) -> UploadSession:
+        """The session, for a request that continues or ends it: as ``get``, and the current
+        token (not only the creator's) must still have a role that may upload."""
+        session = await self.get(principal, upload_id)
+        policy.require_writer(principal)
+        return session
+
     async def terminate(self, principal: Principal, upload_id: str) -> None:
         """End an upload: its bytes are removed at once; what remains until it would have
         expired is a tombstone (its id, owner and state) so that any instance answers 410."""
         for _ in range(8):
-            session = await self.get(principal, upload_id)
+            session = await self.get_writable(principal, upload_id)
             if session.state is UploadState.COMMITTING and not self._lease_over(session):
                 raise Conflict("the upload is being committed")
+            if session.final_id is not None:
+                raise Conflict("the partial upload belongs to a final upload")
             tombstone = replace(
                 session,
                 state=UploadState.TERMINATED,
@@ -296,7 +374,11 @@ class ResumableUploads:
     ) -> tuple[UploadSession, Asset | None]:
         """Add the bytes of ``body`` at ``offset``; ``length`` names a deferred length. When
         they complete the upload, commit it and return the asset too."""
-        session = await self.get(principal, upload_id)
+        session = await self.get_writable(principal, upload_id)
+        if session.concat == FINAL:
+            if session.state is UploadState.COMMITTED and not content_length:
+                return session, None  # a look
+            raise Forbidden("a final upload takes no bytes: its partial uploads have them")
         if checksum is not None and checksum.algorithm not in CHECKSUM_ALGORITHMS:
             raise InvalidInput(f"checksum algorithm {checksum.algorithm!r} is not supported")
         if session.state is UploadState.FAILED:
@@ -333,7 +415,7 @@ class ResumableUploads:
         self._active[upload_id] = self._active.get(upload_id, 0) + 1
         try:
             session = await self._receive(session, body, total, checksum)
-            if session.length is not None and session.offset == session.length:
+            if session.complete and session.concat != PARTIAL:
                 return await self._commit_detached(session)
             return session, None
         finally:
@@ -543,11 +625,25 @@ class ResumableUploads:
                     logger.error("upload %s: committed, but its record changed", done.upload_id)
                 for key in part_keys(session):
                     await self._store.delete(TEMP_BUCKET, key)
+                await self._remove_partials(session)
             except Exception:
                 # The asset exists; the cleanup removes what is left once the session expires.
                 logger.exception("upload %s: could not tidy up after its commit", done.upload_id)
         self._forget(session.upload_id)
         return done, asset
+
+    async def _remove_partials(self, final: UploadSession) -> None:
+        """A final upload's partials, once its content was committed or refused."""
+        for upload_id in final.partials:
+            await self._catalog.delete_upload(upload_id)
+            await self._remove_parts(upload_id)
+            self._forget(upload_id)
+
+    async def _stored_keys(self, session: UploadSession) -> list[str]:
+        if session.concat != FINAL:
+            return part_keys(session)
+        partials = await claimed_partials(self._catalog, session)
+        return [key for partial in partials for key in part_keys(partial)]
 
     async def _replay(self, session: UploadSession) -> Asset:
         spec = UploadSpec(
@@ -559,9 +655,10 @@ class ResumableUploads:
             upload_id=session.upload_id,
             replay=True,
         )
+        keys = await self._stored_keys(session)
         handle = await self._begin_upload(spec)
         async with handle:
-            for key in part_keys(session):
+            for key in keys:
                 async for data in self._store.read(TEMP_BUCKET, key):
                     await handle.write(data)
             return await handle.commit(
@@ -586,6 +683,13 @@ class ResumableUploads:
                 )
                 await self._catalog.replace_upload(failed, session.revision)
                 await self._remove_parts(session.upload_id)
+                await self._remove_partials(session)
+                self._forget(session.upload_id)
+            elif session.concat == FINAL:
+                # The client can't retry a final upload by a PATCH: it sends it again, which
+                # needs its partials free (and this one gone).
+                await self._catalog.delete_upload(session.upload_id, session.revision)
+                await release_partials(self._catalog, session.partials, session.upload_id)
                 self._forget(session.upload_id)
             else:
                 back = replace(

@@ -79,6 +79,8 @@ class EngineConfig:
     scheduled_cleanup: bool = True
     #: seconds a resumable (tus) upload lives without receiving bytes
     upload_session_ttl: float = 86400.0
+    #: resumable (tus) uploads a customer may have open at once (partial uploads count)
+    max_open_uploads: int = 100
 
 
 class KeyedLocks:
@@ -128,6 +130,7 @@ class AssetEngine:
             self._uploads.totals,
             ttl=config.upload_session_ttl,
             max_bytes=config.max_upload_bytes,
+            max_open=config.max_open_uploads,
         )
         self._versioning = VersioningActor(
             store, catalog, self.hub, self.asset_types, config.max_versions, self._busy_assets
@@ -219,8 +222,13 @@ class AssetEngine:
 
     async def upload_session(self, principal: Principal, upload_id: str) -> UploadSession:
         """``NotFound`` unless the caller started it or is an admin; ``Gone`` once terminated
-        or expired."""
-        return await self._resumable.get(principal, upload_id)
+        or expired; ``Forbidden`` unless the caller's token may (still) upload."""
+        return await self._resumable.get_writable(principal, upload_id)
+
+    async def concatenate_uploads(self, new: NewUpload) -> tuple[UploadSession, Asset | None]:
+        """tus concatenation: commit the partial uploads ``new.partials`` names as one asset
+        (see ``engine._concatenation``)."""
+        return await self._resumable.concatenate(new)
 
     async def append_upload(
         self,

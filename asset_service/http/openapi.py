@@ -562,6 +562,7 @@ _PROBLEMS = {
     "401": ("Unauthorized", "No valid bearer token"),
     "403": ("Forbidden", "The caller's role may not do this"),
     "404": ("NotFound", "No such asset (or one the caller may not see), type or version"),
+    "405": ("MethodNotAllowed", "Not a method of this URL (`Allow` names those that are)"),
     "408": ("RequestTimeout", "The request body stalled"),
     "409": (
         "Conflict",
@@ -578,6 +579,10 @@ _PROBLEMS = {
     "415": ("UnsupportedMediaType", "The body or its bytes are of a type not accepted here"),
     "416": ("RangeNotSatisfiable", "The `Range` lies outside the content"),
     "422": ("UnprocessableContent", "The bytes are of a known type but broken or dangerous"),
+    "429": (
+        "TooManyUploads",
+        "The customer has as many resumable uploads open as it may (`ASSET_MAX_OPEN_UPLOADS`)",
+    ),
     "431": (
         "RequestHeaderFieldsTooLarge",
         f"More than {MAX_HEADER_FIELDS} request header fields, or more than "
@@ -1160,15 +1165,22 @@ def _upload_paths() -> dict[str, Schema]:
                         },
                     }
                 },
-                "400 401 403 408 409 412 413 415 422 460 503",
+                "400 401 403 404 408 409 412 413 415 422 429 460 503",
                 description="tus 1.0.0 (core, creation, creation-with-upload, "
                 "creation-defer-length, termination, expiration, checksum with sha1 and "
-                "sha256), as tus-js-client, Uppy and tuspy speak it; `OPTIONS` on this URL "
-                "answers `Tus-Version`, `Tus-Extension`, `Tus-Max-Size` (the upload limit) and "
-                "`Tus-Checksum-Algorithm` without a token. Editors and admins. "
+                "sha256, concatenation), as tus-js-client, Uppy and tuspy speak it; "
+                "`OPTIONS` on this URL answers `Tus-Version`, `Tus-Extension`, "
+                "`Tus-Max-Size` (the upload limit) and `Tus-Checksum-Algorithm` without a "
+                "token. Editors and admins. "
                 f"`Upload-Metadata` may carry {metadata_keys} (base64 values; other keys are "
                 "ignored): the same fields as a multipart upload, `type` being the asset type "
-                "or a MIME type. A creation request whose bytes fail leaves nothing.",
+                "or a MIME type. A creation request whose bytes fail leaves nothing. A customer "
+                "has at most `ASSET_MAX_OPEN_UPLOADS` uploads open (429). Concatenation: "
+                "`Upload-Concat: partial` makes a partial upload (never an asset by itself); "
+                "`Upload-Concat: final;<url> <url>…` (the partials' URLs, as paths or absolute "
+                "URLs; complete, and the caller's) commits them as one asset and answers like "
+                "the PATCH that completes an upload: `Asset-Id`, or the content's 4xx. Any "
+                "other `Upload-Concat` is a 400.",
                 parameters=[
                     *tus,
                     _header(
@@ -1183,6 +1195,10 @@ def _upload_paths() -> dict[str, Schema]:
                     ),
                     _header("Upload-Metadata", "`key base64value` pairs, comma-separated"),
                     _header("Upload-Checksum", "`sha1|sha256 <base64 digest>` of the body"),
+                    _header(
+                        "Upload-Concat",
+                        "`partial`, or `final;` and the partial uploads' URLs, space-separated",
+                    ),
                 ],
                 body=offset_stream,
             )
@@ -1214,13 +1230,18 @@ def _upload_paths() -> dict[str, Schema]:
                             ),
                             "Upload-Defer-Length": _tus_header("`1` while the length is unknown"),
                             "Upload-Metadata": _tus_header("as sent at creation"),
+                            "Upload-Concat": _tus_header(
+                                "`partial`, or `final;` and its partial uploads' paths"
+                            ),
                             **_UPLOAD_EXPIRES,
                             **_ASSET_ID,
                             **_TUS_RESUMABLE,
                         },
                     }
                 },
-                "400 401 404 410 412 503",
+                "400 401 403 404 410 412 503",
+                description="For a token that may upload (editors and admins), of the "
+                "upload's creator or an admin of its customer.",
                 parameters=[*upload_id, *tus],
             ),
             "patch": _op(
@@ -1246,7 +1267,9 @@ def _upload_paths() -> dict[str, Schema]:
                 "460 and the bytes are dropped. The request that brings the last byte answers "
                 "once the upload went through the same checks as a multipart upload — with "
                 "the 4xx of refused content (the upload is then gone: 410), or 204 and "
-                "`Asset-Id`. A complete upload takes no more bytes (409).",
+                "`Asset-Id`. A complete upload takes no more bytes (409); a final upload "
+                "(concatenation) takes none (403). Every request needs a token that may "
+                "upload, whoever created the upload (403).",
                 parameters=[
                     *upload_id,
                     *tus,
@@ -1269,10 +1292,47 @@ def _upload_paths() -> dict[str, Schema]:
                 "terminateUpload",
                 "End a resumable upload (tus termination)",
                 {"204": {"description": "its bytes are removed", "headers": _TUS_RESUMABLE}},
-                "400 401 404 409 410 412 503",
+                "400 401 403 404 409 410 412 503",
                 description="The bytes received are removed at once; until the upload would "
-                "have expired, its URL answers 410.",
+                "have expired, its URL answers 410. A partial upload a final upload has "
+                "taken can't be ended (409).",
                 parameters=[*upload_id, *tus],
+            ),
+            "post": _op(
+                "Uploads",
+                "overrideUploadMethod",
+                "PATCH or DELETE through POST (tus method override)",
+                {
+                    "204": {
+                        "description": "as the PATCH or DELETE named",
+                        "headers": {
+                            **_UPLOAD_OFFSET,
+                            **_UPLOAD_EXPIRES,
+                            **_ASSET_ID,
+                            **_TUS_RESUMABLE,
+                        },
+                    }
+                },
+                "400 401 403 404 405 408 409 410 412 413 415 422 460 503",
+                description="`X-HTTP-Method-Override: PATCH` or `DELETE` makes this `POST` "
+                "that request, for clients behind proxies that pass only GET and POST "
+                "(tus-js-client's `overridePatchMethod`). Without it: 405.",
+                parameters=[
+                    *upload_id,
+                    *tus,
+                    _header(
+                        "X-HTTP-Method-Override",
+                        "`PATCH` or `DELETE`",
+                        {"type": "string", "enum": ["PATCH", "DELETE"]},
+                    ),
+                    _header(
+                        "Upload-Offset",
+                        "with PATCH: where these bytes go",
+                        {"type": "integer", "minimum": 0},
+                    ),
+                    _header("Upload-Checksum", "`sha1|sha256 <base64 digest>` of the body"),
+                ],
+                body=offset_stream,
             ),
         },
     }

@@ -1,6 +1,7 @@
 """``/api/uploads/``: resumable uploads (tus 1.0.0 — core, creation, creation-with-upload,
-creation-defer-length, termination, expiration, checksum with sha1 and sha256) and the progress
-of any upload.
+creation-defer-length, termination, expiration, checksum with sha1 and sha256, concatenation)
+and the progress of any upload. ``POST`` with ``X-HTTP-Method-Override: PATCH|DELETE`` is taken
+as that method (tus's advice for clients behind proxies that know only GET and POST).
 
 The protocol's headers are read and written here; sessions, parts and commits are the engine's
 (``engine._resumable``). ``HEAD /api/uploads/{id}`` is tus's offset request and ``GET`` the same
@@ -15,9 +16,11 @@ import email.utils
 from datetime import datetime
 
 from quart import Blueprint, Response, request
+from werkzeug.exceptions import MethodNotAllowed
 
 from asset_service.engine import AssetEngine, NewAssetFields
 from asset_service.engine import fields as field_rules
+from asset_service.engine._concatenation import FINAL
 from asset_service.engine._resumable import CHECKSUM_ALGORITHMS, Checksum, NewUpload
 from asset_service.engine.errors import Gone, InvalidInput
 from asset_service.engine.model import UploadSession, UploadState
@@ -26,13 +29,15 @@ from ..context import caller, parse_decimal, services
 from ..multipart import _chunks_with_idle_timeout
 from ..problems import HTTPProblem
 from ..responses import json_response
+from ..tus_concat import UploadConcat, parse_upload_concat, upload_concat_header
 from ..uploads import UPLOAD_FIELDS, declared_type_of, new_asset_fields
 
 blueprint = Blueprint("uploads", __name__)
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = (
-    "creation,creation-with-upload,creation-defer-length,termination,expiration,checksum"
+    "creation,creation-with-upload,creation-defer-length,termination,expiration,checksum,"
+    "concatenation"
 )
 OFFSET_STREAM = "application/offset+octet-stream"
 #: the response headers a browser client must be able to read (CORS ``Expose-Headers``)
@@ -47,6 +52,7 @@ TUS_RESPONSE_HEADERS = (
     "Upload-Defer-Length",
     "Upload-Metadata",
     "Upload-Expires",
+    "Upload-Concat",
     "Asset-Id",
     "Location",
 )
@@ -83,6 +89,9 @@ async def create_upload() -> Response:
     principal = caller()
     _require_tus()
     engine = services().engine
+    concat = parse_upload_concat(request.headers.get("Upload-Concat"))
+    if concat is not None and concat.kind == FINAL:
+        return await _create_final(concat)
     length = _decimal_header("Upload-Length")
     deferred = request.headers.get("Upload-Defer-Length")
     if deferred is not None and deferred.strip() != "1":
@@ -96,7 +105,15 @@ async def create_upload() -> Response:
         raise _unsupported_body()
     checksum = _checksum_header()
     session = await engine.create_upload_session(
-        NewUpload(principal, length, fields, filename, declared_type, raw_metadata)
+        NewUpload(
+            principal,
+            length,
+            fields,
+            filename,
+            declared_type,
+            raw_metadata,
+            concat=None if concat is None else concat.kind,
+        )
     )
     headers = {"Location": f"/api/uploads/{session.upload_id}"}
     if with_body:
@@ -120,6 +137,50 @@ async def create_upload() -> Response:
     return response
 
 
+async def _create_final(concat: UploadConcat) -> Response:
+    """tus concatenation's final upload: its partials, committed as one asset — answered
+    like the PATCH that completes an ordinary upload (``Asset-Id``, or the content's 4xx)."""
+    for name in ("Upload-Length", "Upload-Defer-Length"):
+        if name in request.headers:
+            raise InvalidInput(f"a final upload takes no {name}: its length is its partials'")
+    if _has_body():
+        raise InvalidInput("a final upload takes no bytes: its partial uploads have them")
+    engine = services().engine
+    raw_metadata = request.headers.get("Upload-Metadata", "")
+    fields, filename, declared_type = _asset_fields(parse_metadata(raw_metadata), engine)
+    session, _ = await engine.concatenate_uploads(
+        NewUpload(
+            caller(),
+            None,
+            fields,
+            filename,
+            declared_type,
+            raw_metadata,
+            concat=FINAL,
+            partials=concat.partials,
+        )
+    )
+    headers = {
+        "Location": f"/api/uploads/{session.upload_id}",
+        "Upload-Offset": str(session.offset),
+        **_state_headers(session),
+    }
+    response = Response("", status=201, headers=headers)
+    del response.headers["Content-Type"]
+    return response
+
+
+@blueprint.post("/api/uploads/<upload_id>")
+async def override_method(upload_id: str) -> Response:
+    """``X-HTTP-Method-Override: PATCH`` (or ``DELETE``) on a ``POST``: that request."""
+    method = request.headers.get("X-HTTP-Method-Override", "").strip().upper()
+    if method == "PATCH":
+        return await append_upload(upload_id)
+    if method == "DELETE":
+        return await terminate_upload(upload_id)
+    raise MethodNotAllowed(valid_methods=["GET", "HEAD", "PATCH", "DELETE", "OPTIONS"])
+
+
 @blueprint.route("/api/uploads/<upload_id>", methods=["GET", "HEAD"])
 async def upload_status(upload_id: str) -> Response:
     """``GET``: the JSON progress of any upload; ``HEAD``: tus's offset of a resumable one."""
@@ -137,6 +198,9 @@ async def upload_status(upload_id: str) -> Response:
             headers["Upload-Length"] = str(session.length)
         if session.metadata:
             headers["Upload-Metadata"] = session.metadata
+        concat_header = upload_concat_header(session)
+        if concat_header is not None:
+            headers["Upload-Concat"] = concat_header
         headers.update(_state_headers(session))
         response = Response("", status=200, headers=headers)
         del response.headers["Content-Type"]
@@ -161,6 +225,8 @@ async def append_upload(upload_id: str) -> Response:
     content earned."""
     principal = caller()
     _require_tus()
+    if "Upload-Concat" in request.headers:
+        raise InvalidInput("Upload-Concat belongs to the creation of an upload, not to a PATCH")
     if not _is_offset_stream():
         raise _unsupported_body()
     offset = _decimal_header("Upload-Offset")
