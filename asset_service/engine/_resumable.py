@@ -371,10 +371,14 @@ class ResumableUploads:
         length: int | None = None,
         content_length: int | None = None,
         checksum: Checksum | None = None,
+        partial: bool = False,
     ) -> tuple[UploadSession, Asset | None]:
         """Add the bytes of ``body`` at ``offset``; ``length`` names a deferred length. When
-        they complete the upload, commit it and return the asset too."""
+        they complete the upload, commit it and return the asset too. ``partial``: the
+        client says this is a partial upload (tus concatenation), which it must be."""
         session = await self.get_writable(principal, upload_id)
+        if partial and session.concat != PARTIAL:
+            raise InvalidInput("Upload-Concat: partial, but this upload is not a partial one")
         if session.concat == FINAL:
             if session.state is UploadState.COMMITTED and not content_length:
                 return session, None  # a look

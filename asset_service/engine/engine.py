@@ -240,9 +240,11 @@ class AssetEngine:
         length: int | None = None,
         content_length: int | None = None,
         checksum: Checksum | None = None,
+        partial: bool = False,
     ) -> tuple[UploadSession, Asset | None]:
         """Add bytes at ``offset``; the request that completes the upload returns once it is
-        committed, with the asset (see ``engine._resumable``)."""
+        committed, with the asset (see ``engine._resumable``). ``partial``: the client says
+        this is a partial upload (tus concatenation), which it must be."""
         return await self._resumable.append(
             principal,
             upload_id,
@@ -251,6 +253,7 @@ class AssetEngine:
             length=length,
             content_length=content_length,
             checksum=checksum,
+            partial=partial,
         )
 
     async def terminate_upload(self, principal: Principal, upload_id: str) -> None:

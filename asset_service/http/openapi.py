@@ -796,7 +796,7 @@ def _download(method: str) -> Schema:
         "Content-Range": {"schema": {"type": "string"}, "required": True},
     }
     what = "The headers of the download" if method == "head" else "Download the content"
-    return _op(
+    operation = _op(
         "Content",
         f"{method}Download",
         what,
@@ -812,10 +812,25 @@ def _download(method: str) -> Schema:
         "400 401 403 404 416 503",
         description="With a bearer token, any asset the caller may see; without one, public "
         "assets only (others → 401); with `signature`, the signed version until `expires` "
-        "(a forged, altered or expired link → 403).",
+        "(a forged, altered or expired link → 403). A refused signed link asked for by a "
+        "media element (a `Range` or a media `Sec-Fetch-Dest`, and no JSON in `Accept`) is "
+        "answered in `text/plain`, which browsers pass on to the element (they block a JSON "
+        "answer to it), so that a player sees the error and can fetch a new link.",
         parameters=["AssetId", *_download_parameters()],
         security=_BEARER_OR_NONE,
     )
+    for status, description in (
+        ("403", "a forged, altered or expired link"),
+        ("404", "no such asset or version (a link outlives neither)"),
+    ):
+        operation["responses"][status] = {
+            "description": description,
+            "content": {
+                PROBLEM_JSON: {"schema": schema("Problem")},
+                "text/plain": {"schema": {"type": "string"}},
+            },
+        }
+    return operation
 
 
 def _paths() -> dict[str, Schema]:

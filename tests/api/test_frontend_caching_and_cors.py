@@ -1,15 +1,19 @@
 """What a browser frontend needs beyond the protocols (issue 13): ``If-None-Match`` on an
-asset's record answers 304 while its revision is current; CORS origins given as patterns."""
+asset's record answers 304 while its revision is current; CORS origins given as patterns; a
+refused signed link answers a media element in ``text/plain`` (a browser blocks JSON to it)."""
 
 from __future__ import annotations
+
+import time
 
 import httpx
 import pytest
 
+from asset_service.http import signing
 from asset_service.http.origins import OriginPolicy
 from tests.conftest import start_server, with_settings
 
-from .helpers import TEXT_BYTES
+from .helpers import TEXT_BYTES, assert_problem
 
 
 @pytest.fixture
@@ -82,3 +86,44 @@ async def test_cors_answers_an_origin_matching_a_pattern(engine, settings, nurse
             assert (preflight.headers.get("Access-Control-Allow-Origin") == origin) is allowed
             if allowed:
                 assert "Origin" in preflight.headers["Vary"]
+
+
+def signed_link(settings, asset_id: str, expires: int) -> str:
+    key = signing.signing_key(settings.url_signing_secret)
+    signature = signing.sign(key, asset_id, 1, expires)
+    return f"/api/assets/{asset_id}/download?version=1&expires={expires}&signature={signature}"
+
+
+def expired_link(settings, asset_id: str) -> str:
+    return signed_link(settings, asset_id, int(time.time()) - 60)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Range": "bytes=0-"},  # what <video> and <audio> send
+        {"Sec-Fetch-Dest": "video", "Accept": "*/*"},
+        {"Sec-Fetch-Dest": "image", "Accept": "image/avif,image/webp,*/*"},
+    ],
+)
+async def test_a_refused_link_answers_a_media_element_in_plain_text(
+    client, auth, settings, text_asset, headers
+):
+    asset_id = text_asset["asset_id"]
+    expired = await client.get(expired_link(settings, asset_id), headers=headers)
+    assert expired.status_code == 403
+    assert expired.headers["content-type"].startswith("text/plain")
+    assert "expired" in expired.text
+    assert expired.headers["Cache-Control"] == "no-store"
+    # a link that outlived its asset: 404, the same way
+    link = signed_link(settings, asset_id, int(time.time()) + 600)
+    assert (await client.get(link, headers=headers)).status_code in (200, 206)
+    await client.delete(f"/api/assets/{asset_id}", headers=auth())
+    gone = await client.get(link, headers=headers)
+    assert gone.status_code == 404 and gone.headers["content-type"].startswith("text/plain")
+
+
+async def test_a_refused_link_is_a_problem_document_for_everyone_else(client, settings, text_asset):
+    url = expired_link(settings, text_asset["asset_id"])
+    for headers in ({}, {"Range": "bytes=0-", "Accept": "application/json"}):
+        assert_problem(await client.get(url, headers=headers), 403)

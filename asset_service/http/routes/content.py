@@ -44,8 +44,9 @@ from ..context import (
     positive_int,
     services,
 )
+from ..media_requests import media_element_request, plain_text_refusal
 from ..metrics import HttpMetrics
-from ..problems import problem_response, unauthorized
+from ..problems import HTTPProblem, problem_response, unauthorized
 from ..ranges import ByteRange, RangeNotSatisfiable, parse_range
 from ..responses import json_response
 
@@ -62,14 +63,19 @@ async def download(asset_id: str) -> Response:
     engine = services().engine
     signature = request.args.get("signature")
     if signature is not None:
-        number = signing.verify(
-            _link_key(),
-            asset_id,
-            request.args.get("version"),
-            request.args.get("expires"),
-            signature,
-        )
-        asset, version = await engine.linked_content(asset_id, number)
+        try:
+            number = signing.verify(
+                _link_key(),
+                asset_id,
+                request.args.get("version"),
+                request.args.get("expires"),
+                signature,
+            )
+            asset, version = await engine.linked_content(asset_id, number)
+        except (HTTPProblem, NotFound) as refused:
+            if media_element_request():
+                return plain_text_refusal(refused)
+            raise
         return await serve_content(engine, asset, version, inline=flag("inline"))
     principal = optional_caller()
     version_number = positive_int("version")

@@ -225,8 +225,10 @@ async def append_upload(upload_id: str) -> Response:
     content earned."""
     principal = caller()
     _require_tus()
-    if "Upload-Concat" in request.headers:
-        raise InvalidInput("Upload-Concat belongs to the creation of an upload, not to a PATCH")
+    # tus-js-client repeats ``Upload-Concat: partial`` on a partial upload's PATCHes
+    concat = parse_upload_concat(request.headers.get("Upload-Concat"))
+    if concat is not None and concat.kind == FINAL:
+        raise InvalidInput("a final upload takes no PATCH: its partial uploads have the bytes")
     if not _is_offset_stream():
         raise _unsupported_body()
     offset = _decimal_header("Upload-Offset")
@@ -240,6 +242,7 @@ async def append_upload(upload_id: str) -> Response:
         length=_decimal_header("Upload-Length"),
         content_length=request.content_length,
         checksum=_checksum_header(),
+        partial=concat is not None,
     )
     headers = {"Upload-Offset": str(session.offset), **_state_headers(session)}
     response = Response("", status=204, headers=headers)
