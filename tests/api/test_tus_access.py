@@ -71,6 +71,10 @@ async def test_post_with_a_method_override_is_that_method(client, auth, settings
     assert last.status_code == 204, last.text
     record = await client.get(f"/api/assets/{last.headers['Asset-Id']}", headers=headers)
     assert record.json()["checksum"] == hashlib.sha256(TEXT_BYTES).hexdigest()
+    # the asset is also told to a client whose last request is gone (Uppy's XHR)
+    progress = (await client.get(url, headers=headers)).json()
+    assert progress["state"] == "committed"
+    assert progress["asset_id"] == last.headers["Asset-Id"]
     # DELETE too
     other = await create(client, headers, len(TEXT_BYTES), filename="other.txt")
     assert (await patch(client, other, headers, 0, TEXT_BYTES[:100])).status_code == 204

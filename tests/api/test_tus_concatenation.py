@@ -213,3 +213,14 @@ async def test_expired_partials_are_removed_by_the_cleanup(client, auth, engine,
     assert report.uploads_expired == 1
     assert data_files(settings) == before
     assert await asset_count(client, headers) == 0
+
+
+async def test_an_upload_concat_not_understood_is_refused_on_every_tus_request(client, auth):
+    headers = auth()
+    url = await partial(client, headers, TEXT_BYTES[:100], send=False)
+    garbage = {**headers, **TUS, "Upload-Concat": "merge"}
+    assert (await client.head(url, headers=garbage)).status_code == 400
+    assert_problem(await client.delete(url, headers=garbage), 400)
+    # and understood, it is fine
+    understood = {**headers, **TUS, "Upload-Concat": "partial"}
+    assert (await client.head(url, headers=understood)).headers["Upload-Concat"] == "partial"

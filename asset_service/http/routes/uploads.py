@@ -188,6 +188,7 @@ async def upload_status(upload_id: str) -> Response:
     engine = services().engine
     if request.method == "HEAD":
         _require_tus()
+        parse_upload_concat(request.headers.get("Upload-Concat"))  # understood, or a 400
         session = await engine.upload_session(principal, upload_id)
         if session.state is UploadState.FAILED:
             raise Gone("the upload's content was refused; start a new upload")
@@ -255,6 +256,7 @@ async def terminate_upload(upload_id: str) -> Response:
     """tus termination: the bytes received so far are removed at once."""
     principal = caller()
     _require_tus()
+    parse_upload_concat(request.headers.get("Upload-Concat"))  # understood, or a 400
     await services().engine.terminate_upload(principal, upload_id)
     response = Response("", status=204)
     del response.headers["Content-Type"]
