@@ -22,6 +22,11 @@ running state can't be stored), and it needs nothing of the blob store but writi
 deleting blobs, so it works on every store as it is. (The cheaper S3 path: compose the parts
 server-side — a multipart upload of ``UploadPartCopy`` parts, small parts merged first since S3
 wants 5 MiB parts but the last — then hash one download of the result.)
+
+tus concatenation (``engine._concatenation``): a partial upload is a session that is never
+committed by itself; a final upload claims complete partials and replays their parts, in order,
+through the same commit. Every request that continues or ends a session is authorised with the
+token it brings (``get_writable``), and a customer has at most ``max_open`` sessions open.
 """
 
 from __future__ import annotations
