@@ -215,7 +215,9 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "aud": AUDIENCE,
         "iss": ISSUER,
         "iat": now,
-        "exp": now + 600,
+        # made when the module is imported: an hour, so that a slow (loaded) run of the whole
+        # suite still reaches these cases before their tokens expire
+        "exp": now + 3600,
     }
     base.update(overrides)
     return {key: value for key, value in base.items() if value is not None}
