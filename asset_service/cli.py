@@ -42,7 +42,9 @@ def with_secret(settings: Settings, *, create: bool) -> Settings:
         return replace(settings, jwt_secret=path.read_text().strip())
     if not create:
         raise ConfigError(
-            f"no ASSET_JWT_SECRET and no {path}: set the secret (or run 'make run' once)"
+            f"no ASSET_JWT_SECRET and no {path}: set ASSET_JWT_SECRET to the server's "
+            "secret, or ASSET_DATA_DIR to the data directory whose jwt-secret the server "
+            "uses (`make run` creates one in ./data)"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)

@@ -73,6 +73,8 @@ class Settings:
     #: heavy inspections (image decoding, video probes) at once; each may hold an image's
     #: decoded pixels, up to 4 bytes x the image plugin's ``max_pixels`` (320 MB by default)
     heavy_inspections: int = 2
+    #: resumable (tus) uploads one customer may have open at once (partial uploads count)
+    max_open_uploads: int = 100
     #: origins browsers may call the API from (CORS): comma-separated, or ``*`` for any
     cors_origins: tuple[str, ...] = ()
     #: seconds in-flight requests get to finish after SIGTERM/SIGINT
@@ -116,6 +118,7 @@ class Settings:
                 timeout=self.preview_timeout,
             ),
             heavy_inspections=self.heavy_inspections,
+            max_open_uploads=self.max_open_uploads,
         )
 
 

@@ -105,6 +105,7 @@ def test_token_without_any_secret_is_a_clear_error(capsys, clean_env: Path):
     assert code == 2
     assert out == ""
     assert "ASSET_JWT_SECRET" in err
+    assert "ASSET_DATA_DIR" in err  # the data directory of `make run` is the other way
     assert str(clean_env / cli.SECRET_FILE) in err
     assert not (clean_env / cli.SECRET_FILE).exists()  # `token` never creates a secret
 

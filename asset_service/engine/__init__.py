@@ -31,6 +31,9 @@ from .search import SortOrder as SortOrder
 from .tus import CHECKSUM_ALGORITHMS as CHECKSUM_ALGORITHMS
 from .tus import Checksum as Checksum
 from .tus import NewUpload as NewUpload
+from .tus_concatenation import FINAL as FINAL
+from .tus_concatenation import MAX_PARTIALS as MAX_PARTIALS
+from .tus_concatenation import PARTIAL as PARTIAL
 from .upload_actor import UploadHandle as UploadHandle
 from .upload_actor import UploadProgress as UploadProgress
 from .upload_actor import UploadSpec as UploadSpec

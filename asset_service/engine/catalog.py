@@ -212,6 +212,11 @@ class UploadSessions(Protocol):
         given. Returns whether a session was removed."""
 
     @abc.abstractmethod
+    async def count_open_uploads(self, customer_id: str, now: datetime) -> int:
+        """How many of the customer's sessions are open — receiving or committing, and not
+        expired at ``now`` (the cap on open sessions per customer)."""
+
+    @abc.abstractmethod
     async def expired_uploads(self, cutoff: datetime, limit: int = 200) -> list[UploadSession]:
         """Sessions whose ``expires_at`` is at or before ``cutoff``, soonest first, across all
         customers (for the cleanup actor)."""

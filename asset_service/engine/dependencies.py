@@ -35,6 +35,8 @@ class EngineConfig:
     scheduled_cleanup: bool = True
     #: seconds a resumable (tus) upload lives without receiving bytes
     upload_session_ttl: float = 86400.0
+    #: resumable (tus) uploads a customer may have open at once (partial uploads count)
+    max_open_uploads: int = 100
     #: heavy inspections (``Detected.heavy``: image decoding, video probes) run at once; each
     #: may hold an image's decoded pixels (4 bytes x the image plugin's ``max_pixels``)
     heavy_inspections: int = 2

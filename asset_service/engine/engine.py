@@ -202,8 +202,13 @@ class AssetEngine:
 
     async def upload_session(self, principal: Principal, upload_id: str) -> UploadSession:
         """``NotFound`` unless the caller started it or is an admin; ``Gone`` once terminated
-        or expired."""
-        return await self._tus.get(principal, upload_id)
+        or expired; ``Forbidden`` unless the caller's token may (still) upload."""
+        return await self._tus.get_writable(principal, upload_id)
+
+    async def concatenate_uploads(self, new: NewUpload) -> tuple[UploadSession, Asset | None]:
+        """tus concatenation: commit the partial uploads ``new.partials`` names as one asset
+        (see ``engine.tus_concatenation``)."""
+        return await self._tus.concatenate(new)
 
     async def append_upload(
         self,
@@ -215,9 +220,11 @@ class AssetEngine:
         length: int | None = None,
         content_length: int | None = None,
         checksum: Checksum | None = None,
+        partial: bool = False,
     ) -> tuple[UploadSession, Asset | None]:
         """Add bytes at ``offset``; the request that completes the upload returns once it is
-        committed, with the asset (see ``engine.tus``)."""
+        committed, with the asset (see ``engine.tus``). ``partial``: the client says this is a
+        partial upload (tus concatenation), which it must be."""
         return await self._tus.append(
             principal,
             upload_id,
@@ -226,6 +233,7 @@ class AssetEngine:
             length=length,
             content_length=content_length,
             checksum=checksum,
+            partial=partial,
         )
 
     async def terminate_upload(self, principal: Principal, upload_id: str) -> None:

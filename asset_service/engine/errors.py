@@ -60,6 +60,12 @@ class OffsetMismatch(Conflict):
     title = "Offset mismatch"
 
 
+class TooManyUploads(AssetServiceError):
+    """The customer has as many resumable uploads open as it may."""
+
+    title = "Too many open uploads"
+
+
 class Gone(AssetServiceError):
     """A resumable upload that was terminated, expired, or whose content was refused."""
 

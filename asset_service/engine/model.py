@@ -338,6 +338,17 @@ class UploadSession:
     error: dict[str, str] | None = None
     commit_until: datetime | None = None
     revision: int = 1
+    #: tus concatenation: ``partial`` (bytes for a final upload, never an asset by itself),
+    #: ``final`` (the partials' bytes, in order, committed as one asset), or ``None``
+    concat: str | None = None
+    #: a final upload's partial uploads, in order
+    partials: list[str] = field(default_factory=list)
+    #: a partial upload claimed by this final upload (its bytes are being, or were, committed)
+    final_id: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.length is not None and self.offset == self.length
 
     @property
     def principal(self) -> Principal:
@@ -365,6 +376,9 @@ class UploadSession:
             "expires_at": format_time(self.expires_at),
             "commit_until": format_time(self.commit_until),
             "revision": self.revision,
+            "concat": self.concat,
+            "partials": list(self.partials),
+            "final_id": self.final_id,
         }
 
     @classmethod
@@ -388,4 +402,7 @@ class UploadSession:
             expires_at=parse_time(doc["expires_at"]) or utc_now(),
             commit_until=parse_time(doc.get("commit_until")),
             revision=int(doc.get("revision") or 1),
+            concat=doc.get("concat"),
+            partials=[str(upload_id) for upload_id in doc.get("partials") or []],
+            final_id=doc.get("final_id"),
         )

@@ -1,14 +1,37 @@
 """Resumable uploads (tus 1.0): sessions that any instance can continue.
 
-A session is a catalog record (``model.UploadSession``) plus its bytes, one blob per request in
-the temp bucket (``tus/{upload_id}/{offset}-{nonce}``); nothing about it lives in memory between
-requests. Appends advance the record by compare-and-set on its revision. The request that
-completes the upload commits it by replaying the parts, in order, into a session of the upload
-actor: the same path as a multipart upload.
+A session is a catalog record (``model.UploadSession``: who started it, its length and offset,
+the parts received so far, its state) plus its bytes, stored as parts in the temp bucket — one
+blob per request that brought bytes, at ``tus/{upload_id}/{offset}-{nonce}``. Nothing about a
+session lives in memory between requests, so each request may reach another instance.
+
+Appending streams the request body into a new part (constant memory: the blob writer's
+backpressure), then advances the record by compare-and-set on its revision: of two instances
+appending at the same offset, one wins and the other removes its part and answers 409. A body
+that breaks off (the client went away, or stalled) keeps what arrived — unless the request
+announced a checksum, which the partial bytes can't be checked against — so the client resumes
+from there.
+
+When the offset reaches the length, the instance that takes the commit (state ``committing``,
+again by compare-and-set) replays the parts, in order, into an ordinary session of the upload
+actor: the same pipeline as a multipart upload — sha256 and size counted as the bytes pass, the
+type sniffed from the head, validation, extraction, promotion, ``asset.created``. The replay
+reads the content once more and writes it once more (the temp blob the actor promotes); that is
+the price of a whole-content sha256 when the parts arrived at different instances (a hash's
+running state can't be stored), and it needs nothing of the blob store but writing, reading and
+deleting blobs, so it works on every store as it is. (The cheaper S3 path: compose the parts
+server-side — a multipart upload of ``UploadPartCopy`` parts, small parts merged first since S3
+wants 5 MiB parts but the last — then hash one download of the result.)
+
+tus concatenation (``engine.tus_concatenation``): a partial upload is a session that is never
+committed by itself; a final upload claims complete partials and replays their parts, in order,
+through the same commit. Every request that continues or ends a session is authorised with the
+token it brings (``get_writable``), and a customer has at most ``max_open`` sessions open.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -34,6 +57,7 @@ from .errors import (
     NotFound,
     OffsetMismatch,
     PayloadTooLarge,
+    TooManyUploads,
     UnprocessableContent,
     UnsupportedContent,
 )
@@ -48,6 +72,13 @@ from .model import (
     UploadState,
     Visibility,
     utc_now,
+)
+from .tus_concatenation import (
+    FINAL,
+    PARTIAL,
+    claim_partials,
+    claimed_partials,
+    release_partials,
 )
 from .upload_actor import BeginUpload, UploadSpec, UploadTotals
 
@@ -112,6 +143,10 @@ class NewUpload:
     declared_type: str | None = None
     #: the ``Upload-Metadata`` header, as sent
     metadata: str = ""
+    #: tus concatenation: ``"partial"``, ``"final"`` (see ``engine.tus_concatenation``) or None
+    concat: str | None = None
+    #: a final upload's partial uploads, in order
+    partials: tuple[str, ...] = ()
 
 
 def fields_document(fields: NewAssetFields) -> dict[str, Any]:
@@ -151,6 +186,8 @@ class ResumableUploads:
         self.max_bytes = deps.config.max_upload_bytes
         #: upload ids with a request or commit running here; temp keys of parts being written
         self._in_flight = deps.in_flight
+        #: open sessions a customer may have (0: no cap)
+        self.max_open = deps.config.max_open_uploads
         self._last_progress: dict[str, float] = {}
         self._nursery: trio.Nursery | None = None
         #: the upload actor's mailbox, where commits replay the parts (set by ``run``)
@@ -160,25 +197,75 @@ class ResumableUploads:
 
     async def create(self, new: NewUpload) -> UploadSession:
         policy.require_writer(new.principal)
+        if new.concat == FINAL:
+            raise InvalidInput("a final upload is made with concatenate()")
         if new.length is not None:
             self._check_length(new.length)
+        await self._check_open_sessions(new.principal)
+        return await self._insert_new(new, uuid.uuid4().hex, new.length)
+
+    async def _check_open_sessions(self, principal: Principal) -> None:
+        if not self.max_open:
+            return
+        open_now = await self._catalog.count_open_uploads(principal.customer_id, utc_now())
+        if open_now >= self.max_open:
+            raise TooManyUploads(
+                f"the customer has {open_now} resumable uploads open, as many as it may; "
+                "finish or terminate one first"
+            )
+
+    async def _insert_new(
+        self, new: NewUpload, upload_id: str, length: int | None, **extra: Any
+    ) -> UploadSession:
         now = utc_now()
         who = new.principal
         session = UploadSession(
-            upload_id=uuid.uuid4().hex,
+            upload_id=upload_id,
             customer_id=who.customer_id,
             user_id=who.user_id,
             roles=tuple(sorted(role.value for role in who.roles)),
-            length=new.length,
+            length=length,
             created_at=now,
             expires_at=now + timedelta(seconds=self.ttl),
             metadata=new.metadata,
             filename=new.filename,
             fields=fields_document(new.fields),
             declared_type=new.declared_type,
+            concat=new.concat,
+            **extra,
         )
         await self._catalog.insert_upload(session)
         return session
+
+    async def concatenate(self, new: NewUpload) -> tuple[UploadSession, Asset | None]:
+        """tus concatenation's final upload: the partials ``new.partials`` names, complete
+        and the caller's, committed as one asset now (see ``engine.tus_concatenation``)."""
+        policy.require_writer(new.principal)
+        await self._check_open_sessions(new.principal)
+        upload_id = uuid.uuid4().hex
+        partial_ids = list(new.partials)
+        partials = await claim_partials(
+            self._catalog,
+            new.principal,
+            partial_ids,
+            upload_id,
+            max_bytes=self.max_bytes,
+            hold_for=self.ttl + COMMIT_LEASE,
+        )
+        length = sum(partial.length or 0 for partial in partials)
+        try:
+            session = await self._insert_new(
+                replace(new, concat=FINAL), upload_id, length, offset=length, partials=partial_ids
+            )
+        except BaseException:
+            with trio.move_on_after(30, shield=True):
+                await release_partials(self._catalog, partial_ids, upload_id)
+            raise
+        # the partials are in use here: the cleanup leaves them alone while the commit runs
+        with contextlib.ExitStack() as held:
+            for partial_id in partial_ids:
+                held.enter_context(self._in_flight.upload_sessions.holding(partial_id))
+            return await self._commit_detached(session)
 
     def _check_length(self, length: int) -> None:
         if length == 0:
@@ -202,13 +289,22 @@ class ResumableUploads:
             raise Gone("the upload has expired")
         return session
 
+    async def get_writable(self, principal: Principal, upload_id: str) -> UploadSession:
+        """The session, for a request that continues or ends it: as ``get``, and the current
+        token (not only the creator's) must still have a role that may upload."""
+        session = await self.get(principal, upload_id)
+        policy.require_writer(principal)
+        return session
+
     async def terminate(self, principal: Principal, upload_id: str) -> None:
         """End an upload: its bytes are removed at once; what remains until it would have
         expired is a tombstone (its id, owner and state) so that any instance answers 410."""
         for _ in range(8):
-            session = await self.get(principal, upload_id)
+            session = await self.get_writable(principal, upload_id)
             if session.state is UploadState.COMMITTING and not self._lease_over(session):
                 raise Conflict("the upload is being committed")
+            if session.final_id is not None:
+                raise Conflict("the partial upload belongs to a final upload")
             tombstone = replace(
                 session,
                 state=UploadState.TERMINATED,
@@ -259,10 +355,18 @@ class ResumableUploads:
         length: int | None = None,
         content_length: int | None = None,
         checksum: Checksum | None = None,
+        partial: bool = False,
     ) -> tuple[UploadSession, Asset | None]:
         """Add the bytes of ``body`` at ``offset``; ``length`` names a deferred length. When
-        they complete the upload, commit it and return the asset too."""
-        session = await self.get(principal, upload_id)
+        they complete the upload, commit it and return the asset too. ``partial``: the
+        client says this is a partial upload (tus concatenation), which it must be."""
+        session = await self.get_writable(principal, upload_id)
+        if partial and session.concat != PARTIAL:
+            raise InvalidInput("Upload-Concat: partial, but this upload is not a partial one")
+        if session.concat == FINAL:
+            if session.state is UploadState.COMMITTED and not content_length:
+                return session, None  # a look
+            raise Forbidden("a final upload takes no bytes: its partial uploads have them")
         if checksum is not None and checksum.algorithm not in CHECKSUM_ALGORITHMS:
             raise InvalidInput(f"checksum algorithm {checksum.algorithm!r} is not supported")
         if session.state is UploadState.FAILED:
@@ -298,7 +402,7 @@ class ResumableUploads:
             raise InvalidInput(f"an upload may come in at most {MAX_PARTS} parts")
         with self._in_flight.upload_sessions.holding(upload_id):
             session = await self._receive(session, body, total, checksum)
-            if session.length is not None and session.offset == session.length:
+            if session.complete and session.concat != PARTIAL:
                 return await self._commit_detached(session)
             return session, None
 
@@ -505,11 +609,25 @@ class ResumableUploads:
                     logger.error("upload %s: committed, but its record changed", done.upload_id)
                 for key in part_keys(session):
                     await self._store.delete(TEMP_BUCKET, key)
+                await self._remove_partials(session)
             except Exception:
                 # The asset exists; the cleanup removes what is left once the session expires.
                 logger.exception("upload %s: could not tidy up after its commit", done.upload_id)
         self._forget(session.upload_id)
         return done, asset
+
+    async def _remove_partials(self, final: UploadSession) -> None:
+        """A final upload's partials, once its content was committed or refused."""
+        for upload_id in final.partials:
+            await self._catalog.delete_upload(upload_id)
+            await self._remove_parts(upload_id)
+            self._forget(upload_id)
+
+    async def _stored_keys(self, session: UploadSession) -> list[str]:
+        if session.concat != FINAL:
+            return part_keys(session)
+        partials = await claimed_partials(self._catalog, session)
+        return [key for partial in partials for key in part_keys(partial)]
 
     async def _replay(self, session: UploadSession) -> Asset:
         spec = UploadSpec(
@@ -521,11 +639,12 @@ class ResumableUploads:
             upload_id=session.upload_id,
             replay=True,
         )
+        keys = await self._stored_keys(session)
         if self._uploads is None:
             raise EngineStopped("the engine is not running")
         handle = await ask(self._uploads, BeginUpload(spec))
         async with handle:
-            for key in part_keys(session):
+            for key in keys:
                 async for data in self._store.read(TEMP_BUCKET, key):
                     await handle.write(data)
             return await handle.commit(
@@ -550,6 +669,13 @@ class ResumableUploads:
                 )
                 await self._catalog.replace_upload(failed, session.revision)
                 await self._remove_parts(session.upload_id)
+                await self._remove_partials(session)
+                self._forget(session.upload_id)
+            elif session.concat == FINAL:
+                # The client can't retry a final upload by a PATCH: it sends it again, which
+                # needs its partials free (and this one gone).
+                await self._catalog.delete_upload(session.upload_id, session.revision)
+                await release_partials(self._catalog, session.partials, session.upload_id)
                 self._forget(session.upload_id)
             else:
                 back = replace(

@@ -28,7 +28,7 @@ from .errors import (
     PayloadTooLarge,
     UnsupportedContent,
 )
-from .events import Event, asset_event
+from .events import Event, created_event
 from .fields import NewAssetFields
 from .inspection import SNIFF_BYTES, ContentInspector, Description, Detected
 from .memory import release_freed_memory
@@ -291,6 +291,10 @@ class UploadActor:
                         await self._receive(session, writer, item)
                     if commit is not None:
                         session.progress.state = "committing"
+                        # The total announced for a multipart body was its length, framing
+                        # included: from here on it is the file's size, so that ``committed``
+                        # means received == total, both in file bytes.
+                        session.progress.total_bytes = session.progress.received_bytes
                         self._publish_progress(session, force=True)
                         await writer.complete()
                         writer = None
@@ -342,7 +346,7 @@ class UploadActor:
             session.progress.error = session.failure.reason
         self._publish_progress(session, force=True)
         if asset is not None and spec.target_asset_id is None:
-            self._hub.publish(asset_event("asset.created", asset))
+            self._hub.publish(created_event(asset))
         self.sessions.pop(session.temp_key, None)
         self._in_flight.temp_blobs.leave(session.temp_key)
         label = (spec.principal.customer_id, spec.upload_id)

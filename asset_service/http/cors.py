@@ -1,5 +1,6 @@
 """CORS for browser clients on other origins (``ASSET_CORS_ORIGINS``: a comma-separated list
-of origins, or ``*``). Off when unset. Tokens travel in the ``Authorization`` header, never in
+of origins or origin patterns such as ``http://localhost:*`` — see ``origins`` — or ``*``).
+Off when unset. Tokens travel in the ``Authorization`` header, never in
 cookies, so no credentials mode is needed; every answer — errors included — carries the CORS
 headers, so a browser can read a problem document, and it exposes what clients must read:
 ``Location``, ``ETag``, ranges, the tus headers and ``Asset-Id``."""
@@ -9,6 +10,7 @@ from __future__ import annotations
 from quart import Response, request
 from quart_trio import QuartTrio
 
+from .origins import OriginPolicy
 from .routes.tus import TUS_REQUEST_HEADERS, TUS_RESPONSE_HEADERS
 
 EXPOSED = (
@@ -43,13 +45,13 @@ PREFLIGHT_MAX_AGE = 86400
 def install_cors(app: QuartTrio, origins: tuple[str, ...]) -> None:
     if not origins:
         return
-    any_origin = "*" in origins
-    allowed = frozenset(origin.rstrip("/") for origin in origins)
+    policy = OriginPolicy(origins)
+    any_origin = policy.any_origin
 
     @app.after_request
     async def cors_headers(response: Response) -> Response:
         origin = request.headers.get("Origin")
-        if origin is None or not (any_origin or origin in allowed):
+        if origin is None or not policy.allows(origin):
             return response
         headers = response.headers
         if any_origin:

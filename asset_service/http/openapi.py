@@ -168,6 +168,8 @@ class _Builder:
         responses = {str(status): self._reply(r) for status, r in declared.responses.items()}
         for status in (*declared.problems, *ANY_REQUEST):
             responses[str(status)] = self._problem(status)
+        for status in declared.plain_text_problems:
+            responses[str(status)] = self._problem_or_text(status)
         found: Schema = {
             "tags": [declared.tag],
             "operationId": declared.operation_id,
@@ -228,6 +230,17 @@ class _Builder:
                 for media_type, of in content.items()
             }
         return found
+
+    def _problem_or_text(self, status: int) -> Schema:
+        """The problem document, or the same words in ``text/plain`` for a media element."""
+        self._problem(status)
+        shared = self.responses[PROBLEMS[status].name]
+        return {
+            **shared,
+            "description": shared["description"] + " (in `text/plain` to a media element's "
+            "request: a `Range` or a media `Sec-Fetch-Dest`, no JSON in `Accept`)",
+            "content": {**shared["content"], "text/plain": {"schema": {"type": "string"}}},
+        }
 
     def _problem(self, status: int) -> Schema:
         problem = PROBLEMS[status]

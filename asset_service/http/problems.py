@@ -26,6 +26,7 @@ _STATUS_OF: list[tuple[type[errors.AssetServiceError], int]] = [
     (errors.PayloadTooLarge, 413),
     (errors.UnsupportedContent, 415),
     (errors.UnprocessableContent, 422),
+    (errors.TooManyUploads, 429),
     # tus's checksum extension: the bytes do not match their Upload-Checksum
     (errors.ChecksumMismatch, 460),
     (errors.EngineStopped, 503),

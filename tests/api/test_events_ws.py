@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 import trio
-from trio_websocket import ConnectionRejected, WebSocketConnection, open_websocket_url
+from trio_websocket import (
+    ConnectionClosed,
+    ConnectionRejected,
+    WebSocketConnection,
+    open_websocket_url,
+)
+
+from tests.conftest import start_server, with_settings
 
 from .helpers import TEXT_BYTES, file_part, multipart, multipart_type
 
@@ -105,8 +112,22 @@ async def test_a_watcher_sees_increasing_progress_then_asset_created_and_nothing
     assert [m["data"]["state"] for m in mine][-1] == "committed"
     assert mine[-1]["data"]["asset_id"] == asset_id
     assert mine[-1]["data"]["received_bytes"] == len(content)
-    assert all(m["data"]["total_bytes"] == len(body) for m in mine)
+    # file bytes throughout: while the body streams, its length bounds the file's; from
+    # ``committing`` on, the total is the file's size, so ``committed`` means received == total
+    assert all(m["data"]["total_bytes"] == len(body) for m in receiving)
+    settled = [m for m in mine if m["data"]["state"] != "receiving"]
+    assert [m["data"]["state"] for m in settled] == ["committing", "committed"]
+    assert all(m["data"]["total_bytes"] == len(content) for m in settled)
     assert seen[-1]["event"] == "asset.created"
+    # what a list needs to draw the new row, without asking for the record
+    assert seen[-1]["data"] | {"revision": 1} == {
+        "asset_id": asset_id,
+        "type": "audio",
+        "revision": 1,
+        "name": "take.wav",
+        "size": len(content),
+        "folder": "/",
+    }
     assert seen.index(mine[-1]) < len(seen) - 1
     # nothing of globex: neither its upload nor its asset
     text = json.dumps(seen)
@@ -187,26 +208,56 @@ async def test_private_assets_events_are_for_their_owner_and_admins(base_url, cl
     assert all(m["event"] != "upload.progress" for m in seen_by_colleague)
 
 
+async def closed_at_once(url: str, **options: Any) -> tuple[int | None, str | None]:
+    """Connect, and return the close code and reason the server ends the connection with."""
+    with trio.fail_after(10):
+        async with open_websocket_url(url, **options) as ws:
+            with pytest.raises(ConnectionClosed):
+                await ws.get_message()
+            return ws.closed.code, ws.closed.reason
+
+
 @pytest.mark.file_store_only
 @pytest.mark.parametrize("token", [None, "not-a-jwt"])
-async def test_a_handshake_without_a_valid_token_is_refused(base_url, token):
-    with pytest.raises(ConnectionRejected) as refused:
-        async with open_websocket_url(ws_url(base_url, token)):
-            pass
-    assert refused.value.status_code == 401
-    assert json.loads(refused.value.body)["status"] == 401
+async def test_a_connection_without_a_valid_token_is_closed_with_4001(base_url, token):
+    """A refused handshake reaches a browser's script as a bare 1006: the connection is
+    accepted, then closed with a code and reason the script can read."""
+    code, reason = await closed_at_once(ws_url(base_url, token))
+    assert code == 4001
+    assert reason and ("token" in reason or "Bearer" in reason)
 
 
 @pytest.mark.file_store_only
 async def test_a_service_names_its_customer(base_url, make_token):
     service = make_token(user="billing", customer="internal", roles=("service",))
-    with pytest.raises(ConnectionRejected) as refused:
-        async with open_websocket_url(ws_url(base_url, service)):
-            pass
-    assert refused.value.status_code == 400
+    code, reason = await closed_at_once(ws_url(base_url, service))
+    assert code == 4003 and "X-Customer-Id" in reason
     url = ws_url(base_url, service) + "&customer_id=acme"
     async with open_websocket_url(url) as ws:
         assert not ws.closed
+
+
+@pytest.mark.file_store_only
+async def test_other_origins_are_refused_before_the_upgrade(engine, settings, nursery, make_token):
+    settings = with_settings(
+        settings, cors_origins=("https://app.example.com", "http://localhost:*")
+    )
+    base_url = await start_server(nursery, engine, settings)
+    url = ws_url(base_url, make_token())
+    for origin in ("https://evil.example", "http://localhost.evil.example:80"):
+        with pytest.raises(ConnectionRejected) as refused:
+            async with open_websocket_url(url, extra_headers=[("Origin", origin)]):
+                pass
+        assert refused.value.status_code == 403
+        assert json.loads(refused.value.body)["status"] == 403
+    # the configured origins, a pattern's, and clients that send no Origin (not browsers)
+    for headers in (
+        [("Origin", "https://app.example.com")],
+        [("Origin", "http://localhost:5173")],
+        [],
+    ):
+        async with open_websocket_url(url, extra_headers=headers) as ws:
+            assert not ws.closed
 
 
 @pytest.mark.file_store_only

@@ -374,6 +374,9 @@ CASES = [
          headers={**OFFSET_STREAM, "Upload-Offset": "0"}, body=TEXT_BYTES),
     Case("upload-terminate", X, "DELETE", "/api/uploads/{gupload}", 404, "upload",
          headers=TUS, who="admin"),
+    Case("upload-bytes-by-method-override", X, "POST", "/api/uploads/{gupload}", 404, "upload",
+         headers={**OFFSET_STREAM, "Upload-Offset": "0", "X-HTTP-Method-Override": "PATCH"},
+         body=TEXT_BYTES),
     # private vs public
     Case("anonymous-download-private", V, "GET", "/api/assets/{private}/download", 401,
          "Bearer", who="anonymous"),

@@ -115,3 +115,30 @@ async def test_expired_uploads_soonest_first_across_customers(catalog: UploadSes
     extended = replace(old, expires_at=now + timedelta(hours=1), revision=2)
     assert await catalog.replace_upload(extended, expected_revision=1)
     assert old.upload_id not in {s.upload_id for s in await catalog.expired_uploads(now)}
+
+
+async def test_open_sessions_are_counted_per_customer(catalog: UploadSessions):
+    now = utc_now()
+    for changes in (
+        {},
+        {"state": UploadState.COMMITTING},
+        {"concat": "partial", "length": 10},
+        # not open: finished, refused, ended, expired, or another customer's
+        {"state": UploadState.COMMITTED, "asset_id": "a1"},
+        {"state": UploadState.FAILED},
+        {"state": UploadState.TERMINATED},
+        {"expires_at": now - timedelta(seconds=1)},
+        {"customer_id": "globex"},
+    ):
+        await catalog.insert_upload(session(**changes))
+    assert await catalog.count_open_uploads("acme", now) == 3
+    assert await catalog.count_open_uploads("globex", now) == 1
+    assert await catalog.count_open_uploads("initech", now) == 0
+
+
+async def test_a_concatenation_round_trips(catalog: UploadSessions):
+    final = session(concat="final", partials=["p1", "p2"], length=20, offset=20)
+    partial = session(concat="partial", final_id=final.upload_id, length=10, offset=10)
+    for stored in (final, partial):
+        await catalog.insert_upload(stored)
+        assert await catalog.get_upload(stored.upload_id) == stored

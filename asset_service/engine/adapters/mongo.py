@@ -467,6 +467,14 @@ class MongoCatalog(MongoPreviewStates, Catalog):
         result = await self._call(lambda db: db.uploads.delete_one(selector))
         return result.deleted_count == 1
 
+    async def count_open_uploads(self, customer_id: str, now: datetime) -> int:
+        selector = {
+            "customer_id": customer_id,
+            "state": {"$in": ["receiving", "committing"]},
+            "expires_at": {"$gt": format_time(now)},
+        }
+        return int(await self._call(lambda db: db.uploads.count_documents(selector)))
+
     async def expired_uploads(self, cutoff: datetime, limit: int = 200) -> list[UploadSession]:
         def find(db: Any) -> list[dict[str, Any]]:
             return list(

@@ -678,6 +678,17 @@ class SqliteCatalog(SqlitePreviewStates, Catalog):
         cursor = await self._call(lambda conn: conn.execute(sql, params))
         return cursor.rowcount == 1
 
+    async def count_open_uploads(self, customer_id: str, now: datetime) -> int:
+        row = await self._call(
+            lambda conn: conn.execute(
+                "SELECT count(*) FROM uploads WHERE expires_at > ?"
+                " AND json_extract(document, '$.customer_id') = ?"
+                " AND json_extract(document, '$.state') IN ('receiving', 'committing')",
+                (format_time(now), customer_id),
+            ).fetchone()
+        )
+        return int(row[0])
+
     async def expired_uploads(self, cutoff: datetime, limit: int = 200) -> list[UploadSession]:
         rows = await self._call(
             lambda conn: conn.execute(

@@ -8,7 +8,7 @@ from asset_service.engine import fields as field_rules
 from asset_service.engine.errors import InvalidInput
 from asset_service.engine.model import format_time
 
-from ..conditional import if_match_revision
+from ..conditional import etag_matches, if_match_revision
 from ..context import caller, services
 from ..multipart_upload import receive_upload
 from ..params import asset_id_from_path, flag, json_body
@@ -74,19 +74,30 @@ async def search() -> Response:
     "Assets",
     "getAsset",
     "An asset's metadata",
-    responses={200: replies.asset("the asset")},
+    responses={
+        200: replies.asset("the asset"),
+        304: Reply("not modified: `If-None-Match` names the current revision's ETag"),
+    },
     problems=[400, 401, 404, 503],
     parameters=[
         query(
             "include_deleted",
             bool,
             "a soft-deleted asset too (admins; for others it stays a 404)",
-        )
+        ),
+        header("If-None-Match", 'the ETag a client keeps, such as `"r3"`: 304 while current'),
     ],
 )
 async def get_asset(asset_id: str) -> Response:
     asset_id = asset_id_from_path(asset_id)
     asset = await services().engine.get(caller(), asset_id, include_deleted=flag("include_deleted"))
+    etag = f'"r{asset.revision}"'
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        # Frontends keep records: the revision's ETag says theirs is still this one.
+        response = Response("", status=304, headers={"ETag": etag})
+        del response.headers["Content-Type"]
+        return response
     return await _with_previews(asset, asset_response(asset))
 
 

@@ -29,6 +29,7 @@ from .. import signing
 from ..conditional import not_modified, range_applies
 from ..context import caller, optional_caller, services
 from ..links import DEFAULT_LINK_EXPIRES, LinkBuilder
+from ..media_requests import media_element_request, plain_text_refusal
 from ..metrics import HttpMetrics
 from ..params import asset_id_from_path, flag, parse_decimal, positive_int
 from ..problems import HTTPProblem, problem_response, unauthorized
@@ -49,6 +50,7 @@ blueprint = Blueprint("content", __name__)
     head=("headDownload", "The headers of the download"),
     responses=replies.DOWNLOAD,
     problems=[400, 401, 403, 404, 416, 503],
+    plain_text_problems=[403, 404],
     description="With a bearer token, any asset the caller may see; without one, public assets "
     "only (others → 401); with `signature`, the signed version until `expires` (a forged, "
     "altered or expired link → 403).",
@@ -60,17 +62,22 @@ async def download(asset_id: str) -> Response:
     engine = services().engine
     signature = request.args.get("signature")
     if signature is not None:
-        number, epoch = signing.verify(
-            _link_key(),
-            asset_id,
-            request.args.get("version"),
-            request.args.get("expires"),
-            signature,
-            request.args.get("epoch"),
-        )
-        asset, version = await engine.linked_content(asset_id, number)
-        if epoch != asset.link_epoch:
-            raise HTTPProblem(403, "Forbidden", "the link was revoked: the asset was deleted")
+        try:
+            number, epoch = signing.verify(
+                _link_key(),
+                asset_id,
+                request.args.get("version"),
+                request.args.get("expires"),
+                signature,
+                request.args.get("epoch"),
+            )
+            asset, version = await engine.linked_content(asset_id, number)
+            if epoch != asset.link_epoch:
+                raise HTTPProblem(403, "Forbidden", "the link was revoked: the asset was deleted")
+        except (HTTPProblem, NotFound) as refused:
+            if media_element_request():
+                return plain_text_refusal(refused)
+            raise
         return await serve_content(engine, asset, version, inline=flag("inline"))
     principal = optional_caller()
     version_number = positive_int("version")

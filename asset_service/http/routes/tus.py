@@ -1,6 +1,7 @@
 """``/api/uploads/``: resumable uploads (tus 1.0.0 — core, creation, creation-with-upload,
-creation-defer-length, termination, expiration, checksum with sha1 and sha256) and the progress
-of any upload.
+creation-defer-length, termination, expiration, checksum with sha1 and sha256, concatenation)
+and the progress of any upload. ``POST`` with ``X-HTTP-Method-Override: PATCH|DELETE`` is taken
+as that method (tus's advice for clients behind proxies that know only GET and POST).
 
 The protocol's headers are read and written here; sessions, parts and commits are the engine's
 (``engine.tus``). ``HEAD /api/uploads/{id}`` is tus's offset request and ``GET`` the same
@@ -15,9 +16,11 @@ import email.utils
 from datetime import datetime
 
 from quart import Blueprint, Response, request
+from werkzeug.exceptions import MethodNotAllowed
 
 from asset_service.engine import (
     CHECKSUM_ALGORITHMS,
+    FINAL,
     AssetEngine,
     Checksum,
     NewAssetFields,
@@ -33,16 +36,18 @@ from ..multipart_upload import UPLOAD_FIELDS, declared_type_of, new_asset_fields
 from ..params import parse_decimal
 from ..problems import HTTPProblem
 from ..responses import json_response
-from ..schema import Body, Header, Reply, operation, records, replies
+from ..schema import Body, Header, Reply, header, operation, records, replies
 from ..schema import parameters as param
 from ..schema.bodies import FORM_FIELDS
 from ..serialize import progress_json
+from ..tus_concat import UploadConcat, parse_upload_concat, upload_concat_header
 
 blueprint = Blueprint("uploads", __name__)
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = (
-    "creation,creation-with-upload,creation-defer-length,termination,expiration,checksum"
+    "creation,creation-with-upload,creation-defer-length,termination,expiration,checksum,"
+    "concatenation"
 )
 OFFSET_STREAM = "application/offset+octet-stream"
 #: the response headers a browser client must be able to read (CORS ``Expose-Headers``)
@@ -57,6 +62,7 @@ TUS_RESPONSE_HEADERS = (
     "Upload-Defer-Length",
     "Upload-Metadata",
     "Upload-Expires",
+    "Upload-Concat",
     "Asset-Id",
     "Location",
 )
@@ -99,7 +105,7 @@ async def _tus_headers(response: Response) -> Response:
             headers={**replies.UPLOAD_URL, **replies.TUS_STATE},
         )
     },
-    problems=[400, 401, 403, 408, 409, 412, 413, 415, 422, 460, 503],
+    problems=[400, 401, 403, 404, 408, 409, 412, 413, 415, 422, 429, 460, 503],
     description="tus 1.0.0 (core, creation, creation-with-upload, creation-defer-length, "
     "termination, expiration, checksum with sha1 and sha256), as tus-js-client, Uppy and tuspy "
     "speak it; `OPTIONS` on this URL answers `Tus-Version`, `Tus-Extension`, `Tus-Max-Size` (the "
@@ -114,6 +120,7 @@ async def _tus_headers(response: Response) -> Response:
         param.UPLOAD_DEFER_LENGTH,
         param.UPLOAD_METADATA,
         param.UPLOAD_CHECKSUM,
+        header("Upload-Concat", "tus concatenation: `partial`, or `final;<upload URLs>`"),
     ],
     body=Body(bytes, OFFSET_STREAM, required=False),
 )
@@ -122,6 +129,9 @@ async def create_upload() -> Response:
     principal = caller()
     _require_tus()
     engine = services().engine
+    concat = parse_upload_concat(request.headers.get("Upload-Concat"))
+    if concat is not None and concat.kind == FINAL:
+        return await _create_final(concat)
     length = _decimal_header("Upload-Length")
     deferred = request.headers.get("Upload-Defer-Length")
     if deferred is not None and deferred.strip() != "1":
@@ -135,7 +145,15 @@ async def create_upload() -> Response:
         raise _unsupported_body()
     checksum = _checksum_header()
     session = await engine.create_upload_session(
-        NewUpload(principal, length, fields, filename, declared_type, raw_metadata)
+        NewUpload(
+            principal,
+            length,
+            fields,
+            filename,
+            declared_type,
+            raw_metadata,
+            concat=None if concat is None else concat.kind,
+        )
     )
     headers = {"Location": f"/api/uploads/{session.upload_id}"}
     if with_body:
@@ -157,6 +175,70 @@ async def create_upload() -> Response:
     response = Response("", status=201, headers=headers)
     del response.headers["Content-Type"]
     return response
+
+
+async def _create_final(concat: UploadConcat) -> Response:
+    """tus concatenation's final upload: its partials, committed as one asset — answered
+    like the PATCH that completes an ordinary upload (``Asset-Id``, or the content's 4xx)."""
+    for name in ("Upload-Length", "Upload-Defer-Length"):
+        if name in request.headers:
+            raise InvalidInput(f"a final upload takes no {name}: its length is its partials'")
+    if _has_body():
+        raise InvalidInput("a final upload takes no bytes: its partial uploads have them")
+    engine = services().engine
+    raw_metadata = request.headers.get("Upload-Metadata", "")
+    fields, filename, declared_type = _asset_fields(parse_metadata(raw_metadata), engine)
+    session, _ = await engine.concatenate_uploads(
+        NewUpload(
+            caller(),
+            None,
+            fields,
+            filename,
+            declared_type,
+            raw_metadata,
+            concat=FINAL,
+            partials=concat.partials,
+        )
+    )
+    headers = {
+        "Location": f"/api/uploads/{session.upload_id}",
+        "Upload-Offset": str(session.offset),
+        **_state_headers(session),
+    }
+    response = Response("", status=201, headers=headers)
+    del response.headers["Content-Type"]
+    return response
+
+
+@blueprint.post("/api/uploads/<upload_id>")
+@operation(
+    "Uploads",
+    "overrideUploadMethod",
+    "PATCH or DELETE through a POST (tus method override)",
+    responses={
+        204: Reply(
+            "as the PATCH or DELETE it stands for",
+            headers={**replies.TUS_STATE, **replies.TUS_RESUMABLE},
+        )
+    },
+    problems=[400, 401, 403, 404, 405, 408, 409, 410, 412, 413, 415, 422, 460, 503],
+    description="For clients that can only send GET and POST (tus-js-client's "
+    "`overridePatchMethod`): `X-HTTP-Method-Override: PATCH` or `DELETE` makes this request "
+    "that one, headers and body included; anything else is a 405.",
+    parameters=[
+        header("X-HTTP-Method-Override", "`PATCH` or `DELETE`", required=True),
+        param.TUS_RESUMABLE,
+    ],
+    body=Body(bytes, OFFSET_STREAM, required=False),
+)
+async def override_method(upload_id: str) -> Response:
+    """``X-HTTP-Method-Override: PATCH`` (or ``DELETE``) on a ``POST``: that request."""
+    method = request.headers.get("X-HTTP-Method-Override", "").strip().upper()
+    if method == "PATCH":
+        return await append_upload(upload_id)
+    if method == "DELETE":
+        return await terminate_upload(upload_id)
+    raise MethodNotAllowed(valid_methods=["GET", "HEAD", "PATCH", "DELETE", "OPTIONS"])
 
 
 @blueprint.route("/api/uploads/<upload_id>", methods=["GET", "HEAD"])
@@ -188,7 +270,7 @@ async def create_upload() -> Response:
             },
         )
     },
-    problems=[400, 401, 404, 410, 412, 503],
+    problems=[400, 401, 403, 404, 410, 412, 503],
     parameters=[param.TUS_RESUMABLE],
 )
 async def upload_status(upload_id: str) -> Response:
@@ -197,6 +279,7 @@ async def upload_status(upload_id: str) -> Response:
     engine = services().engine
     if request.method == "HEAD":
         _require_tus()
+        parse_upload_concat(request.headers.get("Upload-Concat"))  # understood, or a 400
         session = await engine.upload_session(principal, upload_id)
         if session.state is UploadState.FAILED:
             raise Gone("the upload's content was refused; start a new upload")
@@ -207,6 +290,9 @@ async def upload_status(upload_id: str) -> Response:
             headers["Upload-Length"] = str(session.length)
         if session.metadata:
             headers["Upload-Metadata"] = session.metadata
+        concat_header = upload_concat_header(session)
+        if concat_header is not None:
+            headers["Upload-Concat"] = concat_header
         headers.update(_state_headers(session))
         response = Response("", status=200, headers=headers)
         del response.headers["Content-Type"]
@@ -248,6 +334,10 @@ async def append_upload(upload_id: str) -> Response:
     content earned."""
     principal = caller()
     _require_tus()
+    # tus-js-client repeats ``Upload-Concat: partial`` on a partial upload's PATCHes
+    concat = parse_upload_concat(request.headers.get("Upload-Concat"))
+    if concat is not None and concat.kind == FINAL:
+        raise InvalidInput("a final upload takes no PATCH: its partial uploads have the bytes")
     if not _is_offset_stream():
         raise _unsupported_body()
     offset = _decimal_header("Upload-Offset")
@@ -261,6 +351,7 @@ async def append_upload(upload_id: str) -> Response:
         length=_decimal_header("Upload-Length"),
         content_length=request.content_length,
         checksum=_checksum_header(),
+        partial=concat is not None,
     )
     headers = {"Upload-Offset": str(session.offset), **_state_headers(session)}
     response = Response("", status=204, headers=headers)
@@ -274,7 +365,7 @@ async def append_upload(upload_id: str) -> Response:
     "terminateUpload",
     "End a resumable upload (tus termination)",
     responses={204: Reply("its bytes are removed", headers=replies.TUS_RESUMABLE)},
-    problems=[400, 401, 404, 409, 410, 412, 503],
+    problems=[400, 401, 403, 404, 409, 410, 412, 503],
     description="The bytes received are removed at once; until the upload would have expired, "
     "its URL answers 410.",
     parameters=[param.TUS_RESUMABLE],
@@ -283,6 +374,7 @@ async def terminate_upload(upload_id: str) -> Response:
     """tus termination: the bytes received so far are removed at once."""
     principal = caller()
     _require_tus()
+    parse_upload_concat(request.headers.get("Upload-Concat"))  # understood, or a 400
     await services().engine.terminate_upload(principal, upload_id)
     response = Response("", status=204)
     del response.headers["Content-Type"]

@@ -126,6 +126,8 @@ class Operation:
     parameters: Sequence[Parameter] = ()
     body: Body | None = None
     auth: Auth = Auth.BEARER
+    #: problems also answered in ``text/plain`` (to a media element, which can't read JSON)
+    plain_text_problems: Sequence[int] = ()
 
     def __post_init__(self) -> None:
         unknown = [status for status in self.problems if status not in PROBLEMS]
@@ -148,6 +150,7 @@ def operation(
     auth: Auth = Auth.BEARER,
     method: str | None = None,
     head: tuple[str, str] | None = None,
+    plain_text_problems: Sequence[int] = (),
 ) -> Callable[[View], View]:
     """Declare the route below as one OpenAPI operation — of every method it serves, or of
     ``method`` only (stack one per method when they differ). ``head``: its ``HEAD`` is the same
@@ -164,6 +167,7 @@ def operation(
         tuple(parameters),
         body,
         auth,
+        tuple(plain_text_problems),
     )
 
     by_method: dict[str | None, Operation] = {method.upper() if method else None: declared}

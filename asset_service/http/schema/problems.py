@@ -23,6 +23,11 @@ PROBLEMS: dict[int, ProblemStatus] = {
     404: ProblemStatus(
         "NotFound", "No such asset (or one the caller may not see), type or version"
     ),
+    405: ProblemStatus(
+        "MethodNotAllowed",
+        "Not a method of this URL (`X-HTTP-Method-Override` names PATCH or DELETE only)",
+        {"Allow": "the methods this URL answers"},
+    ),
     408: ProblemStatus(
         "RequestTimeout",
         "The request body stalled or was too slow for its size; the connection is closed",
@@ -34,6 +39,10 @@ PROBLEMS: dict[int, ProblemStatus] = {
     ),
     410: ProblemStatus(
         "Gone", "The upload was terminated, has expired, or its content was refused"
+    ),
+    429: ProblemStatus(
+        "TooManyRequests",
+        "The customer has as many resumable uploads open as `ASSET_MAX_OPEN_UPLOADS` allows",
     ),
     412: ProblemStatus(
         "PreconditionFailed",
