@@ -49,11 +49,10 @@ venv: $(STAMP) ## create .venv and install the project with its test tools
 install: $(STAMP) ## same as venv
 
 # ffmpeg's ffprobe is what the video plugin reads video with, and the tests make their audio and
-# video corpus with ffmpeg; Chromium runs the browser tests (tests/browser: tus-js-client and
-# media elements on a page of another origin, driven by Playwright with executable_path set to
-# Debian's chromium). Missing and root (CI, containers): Debian's packages are installed, after
-# an `apt-get update` if the first try fails. Otherwise those tests skip, saying why.
-media-tools: ## install ffmpeg/ffprobe and chromium (Debian packages) when missing and running as root
+# video corpus (and the previews) with ffmpeg. Missing and root (CI, containers): Debian's
+# package is installed, after an `apt-get update` if the first try fails. Otherwise the video
+# tests skip, saying why.
+media-tools: ## install ffmpeg/ffprobe (Debian package) when missing and running as root
 	@if command -v ffprobe >/dev/null 2>&1 && command -v ffmpeg >/dev/null 2>&1; then \
 		:; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -65,26 +64,16 @@ media-tools: ## install ffmpeg/ffprobe and chromium (Debian packages) when missi
 	else \
 		echo "ffmpeg/ffprobe missing and not root: the video tests will skip (install ffmpeg)"; \
 	fi
+
+# The browser tests (tests/browser: the console, and tus-js-client and media elements on a page
+# of another origin) drive Debian's Chromium through Playwright (its own browser downloads are
+# not used). Missing and root: the package is installed, as ffmpeg is above. Otherwise the
+# browser tests skip, saying why.
+browser: ## install chromium (Debian package) for the browser tests, when missing and root
 	@if command -v chromium >/dev/null 2>&1; then \
 		:; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing chromium (Debian) for the browser tests"; \
-		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
-			|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
-			|| echo "could not install chromium: the browser tests will skip"; \
-	else \
-		echo "chromium missing and not root: the browser tests will skip (install chromium)"; \
-	fi
-
-# The console's browser tests (tests/browser) drive Debian's Chromium through Playwright (its own
-# browser downloads are not used). Missing and root: the package is installed, as ffmpeg is
-# above. Otherwise the browser tests skip, saying why.
-browser: ## install chromium (Debian package) for the console's browser tests, when missing and root
-	@if command -v chromium >/dev/null 2>&1; then \
-		:; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing chromium (Debian) for the console's browser tests"; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
 			|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
