@@ -86,6 +86,13 @@ async def test_asset_has_the_rest_record_in_camel_case(gql, client, auth, create
         }
     ]
     assert asset["extracted"] == rest["extracted"]
+    previews = await gql.post(
+        "query($id: ID!) { asset(id: $id) { previews { kind status } } }",
+        {"id": created["asset_id"]},
+    )
+    rest_kinds = [(p["kind"], p["status"]) for p in rest.get("previews", [])]
+    got = previews["data"]["asset"]["previews"] or []
+    assert [(p["kind"], p["status"]) for p in got] == rest_kinds
 
 
 async def test_search_pages_with_the_rest_filters_and_cursors(gql, create_asset):

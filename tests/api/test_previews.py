@@ -82,6 +82,11 @@ async def test_image_thumbnails_at_every_size_rotated_and_never_upscaled(
     [thumbnail] = document["previews"]
     assert thumbnail["status"] == "ready"
     assert {v["size"]: (v["width"], v["height"]) for v in thumbnail["variants"]} == expected
+    # lists carry them too, so a grid can draw its thumbnails from one page
+    for path in ("/api/assets/search", "/api/library/image"):
+        page = (await client.get(path, headers=auth())).json()
+        [listed] = [item for item in page["items"] if item["asset_id"] == asset["asset_id"]]
+        assert listed["previews"] == document["previews"]
 
     small = await upload(create_asset, small_png(100, 50), "small.png")
     await settled(engine, small["asset_id"])

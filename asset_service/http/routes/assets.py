@@ -12,12 +12,12 @@ from ..conditional import etag_matches, if_match_revision
 from ..context import caller, services
 from ..multipart_upload import receive_upload
 from ..params import asset_id_from_path, flag, json_body
-from ..query import asset_query, page_json
+from ..query import asset_query
 from ..responses import json_response, no_content
 from ..schema import Body, Reply, bodies, header, operation, query, records, replies
 from ..schema import parameters as param
 from ..serialize import asset_json
-from .previews import with_previews
+from .previews import page_with_previews, with_previews
 
 blueprint = Blueprint("assets", __name__)
 
@@ -66,7 +66,7 @@ async def search() -> Response:
             f"type must be one of {', '.join(sorted(services().engine.asset_types()))}"
         )
     page = await services().engine.list(principal, query)
-    return json_response(page_json(page, query))
+    return json_response(await page_with_previews(page, query))
 
 
 @blueprint.get("/api/assets/<asset_id>")

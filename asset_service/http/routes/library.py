@@ -12,13 +12,14 @@ from asset_service.engine.errors import InvalidInput, NotFound
 from ..context import caller, services
 from ..multipart_upload import receive_upload
 from ..params import asset_id_from_path, json_body
-from ..query import asset_query, page_json
+from ..query import asset_query
 from ..responses import json_response, no_content
 from ..schema import Body, Reply, bodies, operation, records, replies
 from ..schema import parameters as param
 from ..schema.bodies import MAX_MOVE
 from ..serialize import asset_json
 from ..stats import stats_json
+from .previews import page_with_previews
 
 blueprint = Blueprint("library", __name__)
 
@@ -41,7 +42,8 @@ def _known_type(asset_type: str) -> str:
 async def list_type(asset_type: str) -> Response:
     principal = caller()
     query = asset_query(request.args, principal.customer_id, asset_type=_known_type(asset_type))
-    return json_response(page_json(await services().engine.list(principal, query), query))
+    page = await services().engine.list(principal, query)
+    return json_response(await page_with_previews(page, query))
 
 
 @blueprint.post("/api/library/<asset_type>/folder")
@@ -157,7 +159,8 @@ async def categories(asset_type: str) -> Response:
 async def audio_list() -> Response:
     principal = caller()
     query = asset_query(request.args, principal.customer_id, asset_type="audio", search=True)
-    return json_response(page_json(await services().engine.list(principal, query), query))
+    page = await services().engine.list(principal, query)
+    return json_response(await page_with_previews(page, query))
 
 
 @blueprint.post("/api/audio-library")

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from quart import Blueprint, Response, request
 
-from asset_service.engine import Asset
+from asset_service.engine import Asset, AssetQuery, Page
 from asset_service.engine.errors import InvalidInput, NotFound
 from asset_service.engine.preview_access import FoundPreview
 from asset_service.engine.preview_types import (
@@ -37,6 +37,7 @@ from .. import signing
 from ..context import caller, optional_caller, services
 from ..params import asset_id_from_path, parse_decimal
 from ..problems import HTTPProblem, problem_response, unauthorized
+from ..query import page_json
 from ..responses import json_response
 from ..schema import Auth, Header, Reply, operation, records
 from ..schema import parameters as param
@@ -85,6 +86,15 @@ async def with_previews(asset: Asset, document: dict[str, Any]) -> dict[str, Any
     """``document`` (the asset JSON) with the current version's previews."""
     states = await services().engine.previews.of_version(asset)
     document["previews"] = [preview_json(state) for state in states]
+    return document
+
+
+async def page_with_previews(page: Page, query: AssetQuery) -> dict[str, Any]:
+    """A page of assets as JSON, each with its current version's previews (a grid draws its
+    thumbnails from them). One catalog read per asset: pages are at most 500."""
+    document = page_json(page, query)
+    for asset, item in zip(page.items, document["items"], strict=True):
+        await with_previews(asset, item)
     return document
 
 

@@ -127,7 +127,10 @@ class Asset(TypedDict):
     previews: NotRequired[
         Annotated[
             list[Preview],
-            Meta(description="the current version's previews (on an upload's and a get's answer)"),
+            Meta(
+                description="the current version's previews (wherever the record is shown, "
+                "lists too)"
+            ),
         ]
     ]
 
