@@ -36,7 +36,10 @@ from asset_service.engine import fields as field_rules
 from asset_service.engine.errors import InvalidInput, NotFound
 
 from ..links import LinkBuilder
+from ..params import asset_id_from_path
 from ..query import asset_query, page_json
+from ..routes.previews import preview_json
+from ..schema.bodies import MAX_MOVE
 from ..serialize import asset_json, progress_json
 from ..stats import stats_json
 from .types import JSON, Long, TypesFromSchemas, snake
@@ -70,15 +73,6 @@ class Context:
 
 def _context(info: GraphQLResolveInfo) -> Context:
     return info.context
-
-
-def _id(value: str) -> str:
-    import uuid
-
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise InvalidInput("the asset id must be a UUID") from None
 
 
 def _known_type(context: Context, asset_type: str) -> str:
@@ -141,14 +135,25 @@ def _arguments(names: tuple[str, ...] | None = None) -> dict[str, GraphQLArgumen
 # --- resolvers ---------------------------------------------------------------------------
 
 
+def _with_previews(context: Context, asset: Any, document: dict[str, Any]) -> dict[str, Any]:
+    """The asset JSON with its current version's previews, as REST shows them."""
+    states = context.call(context.engine.previews.of_version, asset)
+    document["previews"] = [preview_json(state) for state in states]
+    return document
+
+
 def resolve_asset(_root: Any, info: GraphQLResolveInfo, id: str) -> dict[str, Any]:
     context = _context(info)
-    return asset_json(context.call(context.engine.get, context.principal, _id(id)))
+    asset = context.call(context.engine.get, context.principal, asset_id_from_path(id))
+    return _with_previews(context, asset, asset_json(asset))
 
 
 def _page(context: Context, query: AssetQuery) -> dict[str, Any]:
     page = context.call(context.engine.list, context.principal, query)
-    return page_json(page, query, context.cursor_key)
+    document = page_json(page, query, context.cursor_key)
+    for asset, item in zip(page.items, document["items"], strict=True):
+        _with_previews(context, asset, item)
+    return document
 
 
 def resolve_search(_root: Any, info: GraphQLResolveInfo, **arguments: Any) -> dict[str, Any]:
@@ -217,7 +222,9 @@ def resolve_update_asset(
 ) -> dict[str, Any]:
     context = _context(info)
     validated = field_rules.metadata_changes({snake(key): value for key, value in changes.items()})
-    asset = context.call(_update, context.engine, context.principal, _id(id), validated, revision)
+    asset = context.call(
+        _update, context.engine, context.principal, asset_id_from_path(id), validated, revision
+    )
     return asset_json(asset)
 
 
@@ -234,12 +241,10 @@ async def _update(
 def resolve_move(
     _root: Any, info: GraphQLResolveInfo, type: str, ids: list[str], folder: str
 ) -> dict[str, int]:
-    from ..routes.library import MAX_MOVE
-
     context = _context(info)
     if not ids or len(ids) > MAX_MOVE:
         raise InvalidInput(f"ids must be a list of 1 to {MAX_MOVE} ids")
-    asset_ids = [_id(asset_id) for asset_id in ids]
+    asset_ids = [asset_id_from_path(asset_id) for asset_id in ids]
     target = field_rules.normalize_folder(folder)
     moved = context.call(
         context.engine.move, context.principal, _known_type(context, type), asset_ids, target
@@ -262,12 +267,16 @@ def resolve_create_folder(
 
 def resolve_delete(_root: Any, info: GraphQLResolveInfo, id: str) -> dict[str, Any]:
     context = _context(info)
-    return asset_json(context.call(context.engine.soft_delete, context.principal, _id(id)))
+    return asset_json(
+        context.call(context.engine.soft_delete, context.principal, asset_id_from_path(id))
+    )
 
 
 def resolve_restore(_root: Any, info: GraphQLResolveInfo, id: str) -> dict[str, Any]:
     context = _context(info)
-    return asset_json(context.call(context.engine.restore_deleted, context.principal, _id(id)))
+    return asset_json(
+        context.call(context.engine.restore_deleted, context.principal, asset_id_from_path(id))
+    )
 
 
 def resolve_restore_version(
@@ -276,7 +285,9 @@ def resolve_restore_version(
     context = _context(info)
     if version < 1:
         raise InvalidInput("version must be a positive integer")
-    asset = context.call(context.engine.restore_version, context.principal, _id(id), version)
+    asset = context.call(
+        context.engine.restore_version, context.principal, asset_id_from_path(id), version
+    )
     return asset_json(asset)
 
 
@@ -290,7 +301,9 @@ def resolve_sign_link(
     context = _context(info)
     if version is not None and version < 1:
         raise InvalidInput("version must be a positive integer")
-    url, expires_at = context.call(context.links.link, context.principal, _id(id), version, expires)
+    url, expires_at = context.call(
+        context.links.link, context.principal, asset_id_from_path(id), version, expires
+    )
     return {"url": url, "expires_at": expires_at}
 
 
