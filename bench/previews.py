@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
+import math
 import shutil
 import statistics
 import subprocess
@@ -151,14 +152,23 @@ def ffmpeg(*arguments: str) -> None:
 
 
 def big_mp4(path: Path, mib: int) -> None:
-    """1080p at a bitrate that makes ``mib`` MiB in about 40 s of video."""
+    """A 1080p MP4 of at least ``mib`` MiB: 40 s encoded at a high bitrate, then that clip
+    repeated without re-encoding (``-stream_loop``, stream copy) until it is large enough —
+    encoding a whole GiB would take this machine many minutes."""
     seconds = 40
-    bitrate = mib * 8 * MiB // seconds
+    bitrate = 300 * 8 * MiB // seconds
+    clip = path.with_name("clip.mp4")
     ffmpeg(
         *("-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=25:duration={seconds}"),
         *("-c:v", "libx264", "-preset", "ultrafast", "-b:v", str(bitrate)),
-        *("-maxrate", str(bitrate), "-bufsize", str(bitrate), "-pix_fmt", "yuv420p", str(path)),
+        *("-maxrate", str(bitrate), "-bufsize", str(bitrate), "-pix_fmt", "yuv420p", str(clip)),
     )
+    repeats = max(1, math.ceil(mib * MiB / clip.stat().st_size))
+    if repeats == 1:
+        clip.rename(path)
+        return
+    ffmpeg("-stream_loop", str(repeats - 1), "-i", str(clip), "-c", "copy", str(path))
+    clip.unlink()
 
 
 def long_mp3(path: Path, seconds: int) -> None:
@@ -259,7 +269,7 @@ def markdown(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.previews")
     parser.add_argument("--quick", action="store_true", help="smaller files, fewer runs")
-    parser.add_argument("--video-mib", type=int, default=300)
+    parser.add_argument("--video-mib", type=int, default=1024)
     parser.add_argument("--audio-minutes", type=int, default=60)
     args = parser.parse_args(argv)
     runs = 3 if args.quick else 7

@@ -8,9 +8,10 @@ the preview loses nothing: at start the actor asks the catalog for pending state
 those previews then. ``MakePreviewsNow`` is the same work for a caller that waits for it
 (``asset-service previews --missing``).
 
-At most ``concurrency`` previews are made at once (workers and a thread pool of that size, at
-the lowest CPU priority: ``_preview_threads``); each rendering runs in a pool thread within
-``timeout`` (a renderer gives its subprocesses that budget, too). A lease per (asset,
+At most ``concurrency`` previews are made at once (workers and a process pool of that size, at
+the lowest CPU priority: ``_preview_workers``); each rendering runs in a worker process (a
+thread for a renderer that cannot be sent to one) within ``timeout`` (a renderer gives its
+subprocesses that budget, too). A lease per (asset,
 version) keeps two instances from making the same previews at once. A failure is stored on
 the preview with its reason and never retried; the asset itself is never touched.
 """
@@ -31,7 +32,7 @@ from typing import Any
 
 import trio
 
-from ._preview_threads import BackgroundThreads
+from ._preview_workers import BackgroundWorkers, RendererDied
 from .actor import Envelope, Request
 from .dependencies import EngineDeps
 from .events import Event, asset_event
@@ -95,7 +96,7 @@ class PreviewActor:
         self.settings = deps.config.previews
         self._holder = f"previews-{uuid.uuid4().hex}"
         #: renderings run here, at the lowest CPU priority, at most ``concurrency`` at once
-        self._threads: BackgroundThreads | None = None
+        self._workers: BackgroundWorkers | None = None
         #: versions queued and not yet started, so that a repeated message is not work twice
         self._queued: set[tuple[str, int]] = set()
         self._mailbox: trio.MemorySendChannel[Any] | None = None
@@ -142,7 +143,7 @@ class PreviewActor:
     # --- the actor ------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        self._threads = BackgroundThreads(self.settings.concurrency)
+        self._workers = BackgroundWorkers(self.settings.concurrency)
         mailbox_send, mailbox = trio.open_memory_channel[Any](math.inf)
         work_send, work_receive = trio.open_memory_channel[tuple[str, int]](math.inf)
         async with mailbox, work_send, trio.open_nursery() as nursery:
@@ -168,7 +169,7 @@ class PreviewActor:
             finally:
                 self._mailbox = self._retries = None
                 mailbox_send.close()
-                self._threads.close()
+                self._workers.close()
                 nursery.cancel_scope.cancel()
 
     def _enqueue(self, work: trio.MemorySendChannel[tuple[str, int]], key: tuple[str, int]) -> None:
@@ -282,9 +283,9 @@ class PreviewActor:
         timeout = self.settings.timeout
         request = PreviewRequest(source, out_dir, version.mime_type, timeout, version.duration)
         try:
-            assert self._threads is not None, "the actor is not running"
+            assert self._workers is not None, "the actor is not running"
             with trio.fail_after(timeout):
-                rendered = await self._threads.run(previewer.render, request)
+                rendered = await self._workers.run(previewer.render, request)
             state.variants = await store_variants(
                 self._store, bucket, version.storage_key, previewer.kind, rendered
             )
@@ -293,7 +294,7 @@ class PreviewActor:
             state.status = PreviewStatus.READY
         except trio.TooSlowError:
             state.status, state.reason = PreviewStatus.FAILED, f"took longer than {timeout:g} s"
-        except NoPreview as error:
+        except (NoPreview, RendererDied) as error:
             state.status, state.reason = PreviewStatus.FAILED, str(error)[:MAX_REASON]
         except Exception as error:
             logger.warning(
