@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from importlib import resources
 from pathlib import PurePosixPath
 
 from quart import Blueprint, Response, request
@@ -20,12 +19,13 @@ from quart import Blueprint, Response, request
 from asset_service.engine.errors import NotFound
 
 from ..context import services
+from ..package_files import PackageFiles
 from ..problems import HTTPProblem
 from ..schema import undocumented
 
 blueprint = Blueprint("console", __name__)
 
-STATIC = resources.files("asset_service.console").joinpath("static")
+STATIC = PackageFiles("asset_service.console", "static")
 #: what the console's files may be; anything else under /console/ is a 404
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -64,7 +64,9 @@ def _page_headers(response: Response) -> Response:
 @blueprint.get("/")
 @undocumented
 async def console_page() -> Response:
-    page = STATIC.joinpath("index.html").read_bytes()
+    page = await STATIC.read("index.html")
+    if page is None:
+        raise NotFound("the console is not installed")
     return _page_headers(Response(page, status=200, content_type=CONTENT_TYPES[".html"]))
 
 
@@ -76,10 +78,10 @@ async def console_file(name: str) -> Response:
     if hidden or name.endswith("/"):
         raise NotFound("no such console file")
     content_type = CONTENT_TYPES.get(path.suffix)
-    target = STATIC.joinpath(*path.parts)
-    if content_type is None or not target.is_file():
+    content = await STATIC.read(*path.parts) if content_type else None
+    if content_type is None or content is None:
         raise NotFound("no such console file")
-    return _page_headers(Response(target.read_bytes(), status=200, content_type=content_type))
+    return _page_headers(Response(content, status=200, content_type=content_type))
 
 
 # --- development only --------------------------------------------------------------------------

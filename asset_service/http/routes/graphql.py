@@ -4,8 +4,6 @@ asking for HTML, a page to write and run queries in. Same token, roles and tenan
 from __future__ import annotations
 
 import json
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import trio
@@ -20,6 +18,7 @@ from ..gql import GRAPHQL_THREADS, build_schema
 from ..gql.execution import RequestError, request_from, run
 from ..gql.schema import Context
 from ..links import LinkBuilder
+from ..package_files import PackageFiles
 from ..params import json_body
 from ..problems import HTTPProblem
 from ..schema import records, undocumented
@@ -58,9 +57,14 @@ def schema_for(asset_types: list[str]) -> GraphQLSchema:
     return build_schema(components.schemas)
 
 
-@cache
-def _page_file(name: str) -> bytes:
-    return resources.files("asset_service.http.gql").joinpath("static", name).read_bytes()
+PAGE = PackageFiles("asset_service.http.gql", "static")
+
+
+async def _page_file(name: str) -> bytes:
+    content = await PAGE.read(name)
+    if content is None:
+        raise HTTPProblem(404, "Not Found", "no such file")
+    return content
 
 
 def _state() -> tuple[GraphQLSchema, trio.CapacityLimiter]:
@@ -130,7 +134,7 @@ async def graphql_post() -> Response:
 @undocumented
 async def graphql_get() -> Response:
     if "query" not in request.args and _wants_html():
-        response = Response(_page_file("index.html"), content_type="text/html; charset=utf-8")
+        response = Response(await _page_file("index.html"), content_type="text/html; charset=utf-8")
         response.headers["Content-Security-Policy"] = PAGE_CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "no-cache"
@@ -157,7 +161,7 @@ async def graphql_page_file(name: str) -> Response:
     content_type = PAGE_FILES.get(name)
     if content_type is None:
         raise HTTPProblem(404, "Not Found", "no such file")
-    response = Response(_page_file(name), content_type=content_type)
+    response = Response(await _page_file(name), content_type=content_type)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-cache"
     return response
