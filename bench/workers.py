@@ -1,6 +1,7 @@
 """Every core: the service with 1 and 2 workers next to the same-shaped references, one run.
 
-One server runs at a time (the client shares the machine with it), each over the same file:
+Every server is started first and measured in turn, run by run, while the others idle (the
+client shares the machine with the one measured), each over the same file:
 
 - ranges: 1 MiB at random offsets, 8 keep-alive connections, ``--seconds`` each —
   the service with ``ASSET_WORKERS`` 1 and 2; the floor of this stack, a bare ASGI app on
@@ -156,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
                 work / f"ours-{workers}.log",
                 secret=secret,
                 label=f"ours x{workers}",
-                extra_env={"ASSET_WORKERS": str(workers)},
+                # Previews would render the WAV's waveform in the background after every
+                # upload, on the cores the next measurement uses; the 201 never waits for them.
+                extra_env={"ASSET_WORKERS": str(workers), "ASSET_PREVIEWS": "off"},
             )
 
         # the file, stored once in the service's data dir
@@ -199,11 +202,18 @@ def main(argv: list[str] | None = None) -> int:
         range_rates: dict[str, list[float]] = {name: [] for name, *_ in contenders}
         downloads: dict[str, list[float]] = {}
         uploads: dict[str, list[float]] = {}
-        for name, make, path, headers in contenders:
-            server = make()
-            with contextlib.closing(_Stopper(server)):
+        with contextlib.ExitStack() as running:
+            servers: dict[str, Server] = {}
+            for name, make, *_ in contenders:
+                server = make()
+                running.callback(server.stop)
                 server.start()  # type: ignore[attr-defined]
-                for _ in range(runs):
+                servers[name] = server
+            # Run by run, every server in turn (the others idle): a change in the machine's
+            # load falls on all of them alike, not on whichever was measured then.
+            for run in range(runs):
+                for name, _make, path, headers in contenders:
+                    server = servers[name]
                     range_rates[name].append(ranges(server, path, headers, size, seconds))
                     if name.endswith("x2") and not name.startswith("bare"):
                         downloads.setdefault(name, []).append(download(server, path, headers, size))
@@ -216,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         if body.get("checksum") != sha256:
                             raise RuntimeError(f"upload to {name}: checksum differs: {body}")
-            print(f"{name}: ranges {median(range_rates[name]):.0f} req/s", flush=True)
+                    print(f"run {run + 1}: {name}: ranges {range_rates[name][-1]:.0f} req/s")
     rates = {name: round(median(values), 1) for name, values in range_rates.items()}
     results["ranges_req_s"] = rates
     results["download_mib_s"] = {k: round(median(v), 1) for k, v in downloads.items()}
@@ -297,14 +307,6 @@ def write_markdown(text: str) -> bool:
     _, _, after = rest.partition(BLOCK_END)
     MARKDOWN.write_text(f"{before}{BLOCK_START}\n\n{text}\n{BLOCK_END}{after}")
     return True
-
-
-class _Stopper:
-    def __init__(self, server: Server) -> None:
-        self.server = server
-
-    def close(self) -> None:
-        self.server.stop()
 
 
 if __name__ == "__main__":
