@@ -23,7 +23,7 @@ BENCH_STAMP := $(VENV)/.bench-stamp
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv install media-tools vips-tools browser run test fuzz crash lint format bench load clean distclean
+.PHONY: help venv install media-tools vips-tools browser nginx run test fuzz crash lint format bench load clean distclean
 
 help: ## list the targets
 	@echo "Asset Service — make targets:"
@@ -82,10 +82,26 @@ browser: ## install chromium (Debian package) for the browser tests, when missin
 		echo "chromium missing and not root: the browser tests will skip (install chromium)"; \
 	fi
 
-run: $(STAMP) ## serve on 127.0.0.1:8000 with the data under ./data; the console at / offers a dev token
+# tests/test_nginx_front.py runs deploy/nginx.conf (the front of docker-compose.yml) with
+# Debian's nginx in front of the real service; the benchmark's references use it too. Missing
+# and root: the package is installed, as ffmpeg is above. Otherwise that test skips.
+nginx: ## install nginx (Debian package) for the deployment test, when missing and root
+	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing nginx (Debian) for the deployment test"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq --no-install-recommends nginx >/dev/null 2>&1 \
+			|| { apt-get update -qq && apt-get install -y -qq --no-install-recommends nginx >/dev/null; } \
+			|| echo "could not install nginx: the nginx front test will skip"; \
+	else \
+		echo "nginx missing and not root: the nginx front test will skip (install nginx)"; \
+	fi
+
+run: $(STAMP) ## serve on 127.0.0.1:8000 with the data under ./data (ASSET_WORKERS=N: N processes); the console offers a dev token
 	exec $(BIN)/asset-service serve --dev
 
-test: $(STAMP) media-tools browser ## ruff check, ruff format --check, then pytest on every core (PYTEST_ARGS=..., PYTEST_WORKERS=N)
+test: $(STAMP) media-tools browser nginx ## ruff check, ruff format --check, then pytest on every core (PYTEST_ARGS=..., PYTEST_WORKERS=N)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 # --- servers the tests need -------------------------------------------------------------

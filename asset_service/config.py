@@ -125,10 +125,30 @@ class Settings:
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
 
 
+#: cgroup v2's CPU quota of this process's group (``max`` or ``<quota> <period>``)
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def usable_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The cores this process may run on: its CPU affinity (``docker run --cpuset-cpus``),
+    lowered to a CPU quota rounded up (``--cpus 1.5`` is 2) — not the host's count, which
+    ``os.cpu_count`` gives inside a container too."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = max(1, cores or 1)
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota here: the affinity is the limit
+    return cores
+
+
 def parse_workers(raw: Any) -> int:
-    """``ASSET_WORKERS`` / ``--workers``: a count from 1 to ``MAX_WORKERS``, or ``auto``."""
+    """``ASSET_WORKERS`` / ``--workers``: a count from 1 to ``MAX_WORKERS``, or ``auto`` (one
+    per usable core, at most ``MAX_WORKERS``)."""
     if str(raw).strip().lower() == "auto":
-        return max(1, os.cpu_count() or 1)
+        return min(MAX_WORKERS, usable_cores())
     try:
         count = int(raw)
     except (TypeError, ValueError):

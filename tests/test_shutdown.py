@@ -135,10 +135,12 @@ def test_sigterm_during_slow_download_finishes_it(tmp_path: Path) -> None:
     assert temp_and_partial_files(data_dir) == []
 
 
-def test_sigterm_during_slow_upload_finishes_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_during_slow_upload_finishes_it(tmp_path: Path, workers: int) -> None:
+    """With workers, the supervisor passes SIGTERM on and waits for the one uploading."""
     data_dir = tmp_path / "data"
     content = text_bytes(8 * MiB, 11)
-    with ServerProcess(server_env(data_dir)) as server:
+    with ServerProcess(server_env(data_dir, workers=workers), start_timeout=90) as server:
         with StreamedUpload(server, mint_token(customer=CUSTOMER), content) as streamed:
             streamed.send_content(3 * MiB)
             wait_until(lambda: largest_upload_size(data_dir) > 0, 10, "the upload's temp file")

@@ -26,7 +26,7 @@ from server_process import (
     wait_until,
 )
 
-from asset_service.config import ConfigError, load_settings, parse_workers
+from asset_service.config import ConfigError, load_settings, parse_workers, usable_cores
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +34,8 @@ CUSTOMER = "acme"
 #: two workers import and open their engines at once: slow on a loaded machine
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30
+#: the cores this process may run on
+AFFINITY = len(os.sched_getaffinity(0))
 
 
 def children_of(pid: int) -> list[int]:
@@ -109,8 +111,30 @@ def test_two_workers_serve_one_address_over_one_data_dir(tmp_path: Path) -> None
                 ).json()
             assert {item["asset_id"] for item in found["items"]} == ids
 
+        # Edits and soft deletes from many connections at once: both workers write through
+        # the one SQLite file (WAL, busy timeout, BEGIN IMMEDIATE); none may end in a 5xx.
+        edited, deleted = sorted(ids)[1:13], sorted(ids)[13:]
+
+        def write(job: tuple[str, str]) -> int:
+            action, asset_id = job
+            url = f"{server.base_url}/api/assets/{asset_id}"
+            with httpx.Client(timeout=30) as client:
+                if action == "edit":
+                    answer = client.put(url, headers=headers(), json={"title": f"t-{asset_id}"})
+                else:
+                    answer = client.delete(url, headers=headers())
+            return answer.status_code
+
+        jobs = [("edit", a) for a in edited] + [("delete", a) for a in deleted]
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(write, jobs))
+        assert statuses == [200] * len(edited) + [204] * len(deleted)
+        for asset_id in edited:
+            record = httpx.get(f"{server.base_url}/api/assets/{asset_id}", headers=headers())
+            assert record.json()["metadata"]["title"] == f"t-{asset_id}"
+
         # New versions of one asset from many connections at once stay consecutive.
-        target = answers[0].json()["asset_id"]
+        target = sorted(ids)[0]
 
         def new_version(number: int) -> int:
             with httpx.Client(timeout=60) as client:
@@ -130,7 +154,9 @@ def test_two_workers_serve_one_address_over_one_data_dir(tmp_path: Path) -> None
 
         server.terminate()
         assert server.wait(STOP_TIMEOUT) == 0
-    assert {asset.asset_id for asset in catalog_assets(data_dir, CUSTOMER)} == ids
+    stored = catalog_assets(data_dir, CUSTOMER)
+    assert {asset.asset_id for asset in stored} == ids
+    assert {asset.asset_id for asset in stored if asset.deleted_at is not None} == set(deleted)
 
 
 def test_a_worker_that_dies_is_restarted_and_the_log_says_so(tmp_path: Path) -> None:
@@ -189,10 +215,28 @@ def test_one_worker_serves_in_process(tmp_path: Path) -> None:
         assert server.wait(STOP_TIMEOUT) == 0
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1", 1), ("4", 4), (" auto ", os.cpu_count())])
+@pytest.mark.parametrize(("raw", "expected"), [("1", 1), ("4", 4), (" auto ", usable_cores())])
 def test_worker_counts(raw: str, expected: int) -> None:
     assert parse_workers(raw) == expected
     assert load_settings({"ASSET_WORKERS": raw}).workers == expected
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [
+        ("max 100000\n", AFFINITY),
+        ("150000 100000\n", min(AFFINITY, 2)),  # docker run --cpus 1.5
+        ("50000 100000\n", 1),
+        ("6400000 100000\n", AFFINITY),  # a quota above the cores we may run on
+        ("garbage\n", AFFINITY),
+        (None, AFFINITY),  # no cgroup v2 file
+    ],
+)
+def test_auto_counts_the_cores_of_a_container(tmp_path: Path, cpu_max, expected) -> None:
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max)
+    assert usable_cores(path) == expected
 
 
 @pytest.mark.parametrize("raw", ["0", "-1", "65", "two", "1.5"])

@@ -12,8 +12,10 @@ the policy is built, i.e. at start."""
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,44 @@ MIN_RSA_BITS = 2048
 CUSTOMER_ID_RULE = (
     "{name} must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 )
+#: verified tokens a process remembers (the most recently used)
+VERIFIED_TOKENS = 1024
+
+
+class VerifiedTokens:
+    """The principals of tokens verified already, until their ``exp``. A client sends the same
+    token with every request, and verifying it again (base64 and JSON, the signature — an RSA
+    or EC one is dearer still — and the claims) was ~9 % of a 1 MiB range's time on the event
+    loop (BENCHMARKS.md, "Every core"). Only tokens that passed every check are kept, so a
+    flood of bad ones neither fills nor churns it; a verdict depends on the token, the policy
+    (fixed for the process) and the time, and only ``exp`` can turn it with time."""
+
+    def __init__(self, size: int = VERIFIED_TOKENS) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, tuple[Principal, int]] = OrderedDict()
+        # GraphQL resolves in worker threads
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> tuple[Principal, int] | None:
+        with self._lock:
+            found = self._entries.get(token)
+            if found is not None:
+                self._entries.move_to_end(token)
+            return found
+
+    def put(self, token: str, principal: Principal, expires: int) -> None:
+        with self._lock:
+            self._entries[token] = (principal, expires)
+            self._entries.move_to_end(token)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def forget(self, token: str) -> None:
+        with self._lock:
+            self._entries.pop(token, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +92,7 @@ class TokenPolicy:
     max_lifetime: float = 7 * 86400.0
     #: the key RS*/PS*/ES* tokens are verified with (``load_public_key``), or ``None``
     public_key: Any = None
+    verified: VerifiedTokens = field(default_factory=VerifiedTokens, compare=False, repr=False)
 
     @property
     def signing_algorithm(self) -> str | None:
@@ -207,6 +248,20 @@ def issue_token(
 
 
 def verify_token(policy: TokenPolicy, token: str) -> Principal:
+    known = policy.verified.get(token)
+    if known is not None:
+        principal, expires = known
+        # PyJWT's rule: expired once exp <= now - leeway
+        if expires > time.time() - policy.leeway:
+            return principal
+        policy.verified.forget(token)
+        raise unauthorized("the token has expired")
+    principal, expires = _verify(policy, token)
+    policy.verified.put(token, principal, expires)
+    return principal
+
+
+def _verify(policy: TokenPolicy, token: str) -> tuple[Principal, int]:
     try:
         algorithm = jwt.get_unverified_header(token).get("alg")
         if not isinstance(algorithm, str) or algorithm not in policy.algorithms:
@@ -247,7 +302,9 @@ def verify_token(policy: TokenPolicy, token: str) -> Principal:
     if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
         raise unauthorized("the token's roles must be a list of strings")
     known = {role.value for role in Role}
-    return Principal(user, customer, frozenset(Role(role) for role in roles if role in known))
+    return Principal(
+        user, customer, frozenset(Role(role) for role in roles if role in known)
+    ), expires
 
 
 def authenticate(request: Request, policy: TokenPolicy) -> Principal | None:

@@ -5,13 +5,15 @@ Each engine has its own adapter objects — as separate processes would — over
 store: two ``SqliteCatalog`` on one file and two ``FilesystemBlobStore`` on one directory; two
 S3 stores on one moto bucket prefix and two ``MongoCatalog`` on one (mongomock) database; and
 the real servers when ``ASSET_TEST_S3_URL`` and ``ASSET_TEST_MONGO_URL`` are both set. What must
-hold across them is enforced in the catalog: version numbers, and one cleanup pass per period.
+hold across them is enforced in the catalog: version numbers, one cleanup pass per period, and
+one making of a version's previews.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,6 +29,7 @@ from asset_service.engine.adapters.s3 import MinioBlobStore
 from asset_service.engine.adapters.sqlite import SqliteCatalog
 from asset_service.engine.blobstore import BlobStore
 from asset_service.engine.catalog import Catalog
+from asset_service.engine.preview_types import PreviewRequest, PreviewStatus, RenderedPreview
 from tests.backends import (
     REAL_MONGO_URL,
     REAL_S3_URL,
@@ -36,6 +39,7 @@ from tests.backends import (
 
 from .conftest import mongomock_catalog_on, needs_real_mongo, needs_real_s3
 from .test_cleanup_actor import recorded_passes  # noqa: F401 - a fixture
+from .test_preview_actor import PreviewingInspector, settled
 from .test_upload_actor import upload
 
 Instance = tuple[BlobStore, Catalog]
@@ -188,3 +192,39 @@ async def test_the_scheduled_cleanup_runs_once_per_period_across_both(
     times = sorted(t - start for t, _ in recorded_passes)
     assert 4 <= len(times) <= 6, times  # 5 periods; 10 passes if both ran every period
     assert all(later - earlier >= INTERVAL / 2 for earlier, later in itertools.pairwise(times))
+
+
+class BlockingPreviews(PreviewingInspector):
+    """Every rendering waits for ``release``; ``started`` says one has begun."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = threading.Event()
+
+    def render(self, request: PreviewRequest) -> list[RenderedPreview]:
+        self.started.set()
+        self.release.wait(10)
+        return super().render(request)
+
+
+async def test_a_versions_previews_are_made_once_across_both(instances):
+    """A is making an upload's preview when B starts, finds it pending and is asked for it
+    too: the version's lease in the shared catalog keeps B from making it a second time, and
+    once A is done B finds it made."""
+    (store_a, catalog_a), (store_b, catalog_b) = instances
+    inspector = BlockingPreviews()
+    config = EngineConfig(cleanup_interval=3600, max_upload_bytes=1 << 20)
+    try:
+        async with open_engine(store_a, catalog_a, inspector, config) as a:
+            asset = await upload(a, [b"TXT: previewed once"])
+            assert await trio.to_thread.run_sync(inspector.started.wait, 10)
+            async with open_engine(store_b, catalog_b, inspector, config) as b:
+                [state] = await b._previews.make(asset.asset_id, 1)
+                assert state.status == PreviewStatus.PENDING
+                inspector.release.set()
+                assert (await settled(a, asset.asset_id)).status == PreviewStatus.READY
+                [state] = await b._previews.make(asset.asset_id, 1)
+                assert state.status == PreviewStatus.READY
+    finally:
+        inspector.release.set()
+    assert inspector.renders == 1
