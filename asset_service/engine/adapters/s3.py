@@ -22,10 +22,10 @@ shielded cancel scope.
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -39,11 +39,11 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import certifi
-import outcome
 import trio
 import urllib3
 from minio import Minio
 from minio.commonconfig import REPLACE, CopySource
+from minio.datatypes import Part
 from minio.error import MinioException, S3Error
 
 from ..blobstore import BlobInfo, BlobStore, BlobWriter
@@ -57,6 +57,11 @@ CHUNK_SIZE = MiB
 #: S3 allows 5 MiB to 5 GiB per part and 10 000 parts: 8 MiB parts carry up to ~78 GiB
 DEFAULT_PART_SIZE = 8 * MiB
 MIN_PART_SIZE = 5 * MiB
+#: parts of one upload sent at once: while one waits for the server's answer the next is on
+#: the wire (the SDK's own ``put_object`` sends one at a time when it reads from a stream)
+PARTS_IN_FLIGHT = 2
+#: a download reads this far ahead: the SDK call for the next chunk overlaps sending this one
+READ_AHEAD = 2 * MiB
 #: how long ``abort`` (and ``close``) wait for an upload's thread to abort its multipart upload
 ABORT_WAIT = 60.0
 
@@ -192,56 +197,33 @@ def parse_s3_url(url: str) -> S3Options:
 
 
 class _Aborted(Exception):
-    """Raised inside the SDK's ``put_object`` (an ``Exception``, so that the SDK aborts its
-    multipart upload) when the writer is aborted or its host task is cancelled."""
-
-
-class _ChannelReader:
-    """The file-like object ``put_object`` reads from, in a worker thread."""
-
-    def __init__(self, pull: Callable[[], Any]) -> None:
-        self._pull = pull
-        self._pending = memoryview(b"")
-        self._eof = False
-
-    def read(self, size: int = -1) -> bytes:
-        wanted = math.inf if size is None or size < 0 else size
-        pieces: list[memoryview] = []
-        count = 0
-        while count < wanted:
-            if not self._pending:
-                if self._eof:
-                    break
-                try:
-                    chunk = trio.from_thread.run(self._pull)
-                except _Aborted:
-                    raise
-                except BaseException as error:  # Cancelled, RunFinishedError…
-                    raise _Aborted(f"upload interrupted: {error!r}") from error
-                if not chunk:
-                    self._eof = True
-                    break
-                self._pending = memoryview(chunk)
-            take = self._pending[: int(min(len(self._pending), wanted - count))]
-            pieces.append(take)
-            count += len(take)
-            self._pending = self._pending[len(take) :]
-        return b"".join(pieces)  # one copy into the part the SDK sends
+    """The writer was aborted (or removed) while its parts were on their way."""
 
 
 class MinioBlobWriter(BlobWriter):
+    """A multipart upload driven from Trio: ``write`` gathers a part, a pump task hosted by a
+    Trio system task sends up to ``PARTS_IN_FLIGHT`` parts at once, each ``_upload_part`` in a
+    worker thread on the store's transfer limiter. Memory: about ``part_size`` x
+    (``PARTS_IN_FLIGHT`` + 2) — the parts being sent, the one waiting for a slot and the one
+    being filled. A blob smaller than one part goes up in one PUT at ``complete``."""
+
     def __init__(self, store: MinioBlobStore, bucket: str, key: str) -> None:
         self._store = store
         self.bucket = bucket
         self.key = key
-        depth = max(1, store.options.part_size // CHUNK_SIZE)
-        # About one part of slack, so the caller can fill the next part while the worker
-        # thread sends the current one.
-        self._send, self._receive = trio.open_memory_channel[bytes | bytearray](depth)
+        self._part_size = store.options.part_size
+        # Unbuffered: ``write`` hands a full part over only when the pump takes it, which it
+        # does once a slot is free — that is the backpressure.
+        self._send, self._receive = trio.open_memory_channel[tuple[int, bytes]](0)
+        self._slots = trio.Semaphore(PARTS_IN_FLIGHT)
         self._buffer = bytearray()
         self._size = 0
+        self._parts_sent = 0
+        self._etags: dict[int, str] = {}
+        self._upload_id: str | None = None
+        self._pumping = False
         self._done = trio.Event()
-        self._result: outcome.Outcome[Any] | None = None
+        self._error: BaseException | None = None
         self._aborted = False
         self._closed = False
         self._completed = False
@@ -249,50 +231,62 @@ class MinioBlobWriter(BlobWriter):
         #: wall-clock time of the last write: how ``remove_incomplete`` tells a stalled writer
         self.last_write = time.time()
 
-    def start(self) -> None:
-        trio.lowlevel.spawn_system_task(self._pump, name=f"s3-put {self.bucket}/{self.key}")
+    def _start_pump(self) -> None:
+        self._pumping = True
+        trio.lowlevel.spawn_system_task(self._pump, name=f"s3-parts {self.bucket}/{self.key}")
 
     async def _pump(self) -> None:
-        store = self._store
-        physical = store.physical(self.bucket)
-        put = partial(
-            store.client.put_object,
-            physical,
-            self.key,
-            _ChannelReader(self._pull),
-            length=-1,
-            part_size=store.options.part_size,
-            # One part at a time: the SDK's parallel pool leaks its threads when the stream
-            # raises, which is how every abort ends.
-            num_parallel_uploads=1,
-        )
+        """Owns the receiving end: starts the multipart upload, then sends each part as a slot
+        frees. A system task must not raise: the first failure is kept for the writer."""
         try:
-            self._result = await outcome.acapture(
-                trio.to_thread.run_sync, put, limiter=store.transfers
-            )
+            async with self._receive, trio.open_nursery() as nursery:
+                async for number, data in self._receive:
+                    if self._upload_id is None:
+                        self._upload_id = await self._thread(
+                            self._store.client._create_multipart_upload,
+                            self._physical,
+                            self.key,
+                            {},
+                        )
+                    await self._slots.acquire()
+                    nursery.start_soon(self._send_part, number, data)
+        except BaseException as error:  # kept, reported by write/complete
+            self._error = error
         finally:
-            self._receive.close()
             self._done.set()
 
-    async def _pull(self) -> bytes | bytearray:
-        """Runs in Trio on behalf of the worker thread: the next chunk, or ``b""`` at the
-        end; raises ``_Aborted`` once the writer is aborted."""
-        if self._aborted:
-            raise _Aborted("the write was aborted")
+    async def _send_part(self, number: int, data: bytes) -> None:
         try:
-            return await self._receive.receive()
-        except trio.EndOfChannel:
             if self._aborted:
-                raise _Aborted("the write was aborted") from None
-            return b""
+                raise _Aborted("the write was aborted")
+            assert self._upload_id is not None
+            self._etags[number] = await self._thread(
+                self._store.client._upload_part,
+                self._physical,
+                self.key,
+                data,
+                None,
+                self._upload_id,
+                number,
+            )
+        finally:
+            self._slots.release()
+
+    @property
+    def _physical(self) -> str:
+        return self._store.physical(self.bucket)
+
+    async def _thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await trio.to_thread.run_sync(partial(fn, *args), limiter=self._store.transfers)
 
     def _failure(self) -> BaseException:
         if self._removed:
             return KeyError(f"{self.bucket}/{self.key}: the unfinished write was removed")
-        if isinstance(self._result, outcome.Error):
-            error = self._result.error
-            if isinstance(error, Exception) and not isinstance(error, _Aborted):
-                return error
+        error = self._error
+        if isinstance(error, BaseExceptionGroup):
+            error = error.exceptions[0] if len(error.exceptions) == 1 else error
+        if isinstance(error, Exception) and not isinstance(error, _Aborted):
+            return error
         return RuntimeError("blob writer is closed")
 
     async def write(self, data: bytes) -> None:
@@ -300,35 +294,60 @@ class MinioBlobWriter(BlobWriter):
             raise self._failure()
         self._size += len(data)
         self.last_write = time.time()
-        if not self._buffer and len(data) >= CHUNK_SIZE:
-            # Queued as it is, so it must not change under us: only immutable bytes are.
-            await self._send_chunk(data if isinstance(data, bytes) else bytes(data))
-            return
         self._buffer += data
-        if len(self._buffer) >= CHUNK_SIZE:
-            chunk, self._buffer = self._buffer, bytearray()
-            await self._send_chunk(chunk)
+        while len(self._buffer) >= self._part_size:
+            part = bytes(memoryview(self._buffer)[: self._part_size])
+            del self._buffer[: self._part_size]
+            await self._send_part_to_pump(part)
 
-    async def _send_chunk(self, chunk: bytes | bytearray) -> None:
+    async def _send_part_to_pump(self, part: bytes) -> None:
+        if not self._pumping:
+            self._start_pump()
+        self._parts_sent += 1
         try:
-            await self._send.send(chunk)
+            await self._send.send((self._parts_sent, part))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             raise self._failure() from None
 
     async def complete(self) -> int:
         if self._closed:
             raise self._failure()
-        if self._buffer:
-            chunk, self._buffer = self._buffer, bytearray()
-            await self._send_chunk(chunk)
+        if self._pumping and self._buffer:
+            # The last part may be shorter than the minimum.
+            part, self._buffer = bytes(self._buffer), bytearray()
+            await self._send_part_to_pump(part)
         self._closed = True
-        self._send.close()  # end of data: the SDK sends the last part and completes
-        await self._done.wait()
-        self._store.forget(self)
-        result = self._result
-        if self._removed or not isinstance(result, outcome.Value):
-            raise self._failure()
+        self._send.close()
+        if self._pumping:
+            await self._done.wait()
+            if self._error is not None or self._removed:
+                raise self._failure()
+            parts = [Part(n, self._etags[n]) for n in sorted(self._etags)]
+            upload_id = self._upload_id
+            assert upload_id is not None
+            # Shielded: once S3 completes the upload, ``complete`` must say so.
+            with trio.CancelScope(shield=True):
+                await self._thread(
+                    self._store.client._complete_multipart_upload,
+                    self._physical,
+                    self.key,
+                    upload_id,
+                    parts,
+                )
+        else:
+            if self._removed:
+                raise self._failure()
+            data, self._buffer = bytes(self._buffer), bytearray()
+            with trio.CancelScope(shield=True):
+                await self._thread(
+                    self._store.client.put_object,
+                    self._physical,
+                    self.key,
+                    io.BytesIO(data),
+                    len(data),
+                )
         self._completed = True
+        self._store.forget(self)
         return self._size
 
     async def abort(self) -> None:
@@ -339,12 +358,20 @@ class MinioBlobWriter(BlobWriter):
         self._buffer = bytearray()
         self._send.close()
         with trio.move_on_after(ABORT_WAIT, shield=True):
-            await self._done.wait()
-            if isinstance(self._result, outcome.Value):
-                # ``complete`` was cancelled after the end of data was sent, and the upload
-                # went through anyway: take it back.
-                self._completed = True  # abort stays idempotent
-                await self._store.delete(self.bucket, self.key)
+            if self._pumping:
+                await self._done.wait()
+            if self._upload_id is not None:
+                upload_id, self._upload_id = self._upload_id, None
+                try:
+                    await self._thread(
+                        self._store.client._abort_multipart_upload,
+                        self._physical,
+                        self.key,
+                        upload_id,
+                    )
+                except S3Error as error:
+                    if error.code != "NoSuchUpload":
+                        raise
         self._store.forget(self)
 
     @property
@@ -356,6 +383,59 @@ class MinioBlobWriter(BlobWriter):
         ``complete`` then raises ``KeyError``."""
         self._removed = True
         await self.abort()
+
+
+class _ReadAhead:
+    """A download's chunks read by a Trio system task, ``READ_AHEAD`` in advance: each
+    ``response.read`` runs in a worker thread while the reader is still sending the previous
+    chunks. Memory: about ``READ_AHEAD`` + one chunk per download."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse, limiter: trio.CapacityLimiter) -> None:
+        self._response = response
+        self._limiter = limiter
+        # One chunk queued, one in the reading task's hand: READ_AHEAD with 1 MiB chunks.
+        self._send, self._receive = trio.open_memory_channel[bytes](
+            max(0, READ_AHEAD // CHUNK_SIZE - 1)
+        )
+        self._error: BaseException | None = None
+        trio.lowlevel.spawn_system_task(self._produce, name="s3-read-ahead")
+
+    async def _produce(self) -> None:
+        finished = False
+        try:
+            async with self._send:
+                while True:
+                    chunk = await trio.to_thread.run_sync(
+                        self._response.read, CHUNK_SIZE, limiter=self._limiter
+                    )
+                    if not chunk:
+                        finished = True
+                        return
+                    await self._send.send(chunk)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the reader went away
+        except BaseException as error:  # a system task must not raise
+            self._error = error
+        finally:
+            # A response read to its end goes back to the pool for reuse; one left half-read
+            # can't be reused and is closed.
+            if not finished:
+                self._response.close()
+            self._response.release_conn()
+
+    def __aiter__(self) -> _ReadAhead:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._receive.receive()
+        except trio.EndOfChannel:
+            if self._error is not None:
+                raise self._error from None
+            raise StopAsyncIteration from None
+
+    def close(self) -> None:
+        self._receive.close()
 
 
 class MinioBlobStore(BlobStore):
@@ -462,7 +542,6 @@ class MinioBlobStore(BlobStore):
         _check_key(key)
         self.client  # noqa: B018 - fail now if not open
         writer = MinioBlobWriter(self, bucket, key)
-        writer.start()
         self._writers.add(writer)
         return writer
 
@@ -525,21 +604,14 @@ class MinioBlobStore(BlobStore):
         response = await self._get(bucket, key, offset, length)
         if response is None:
             return  # offset at or past the end
-        finished = False
+        ahead = _ReadAhead(response, self._limiter)
         try:
-            while True:
-                chunk = await self._call(response.read, CHUNK_SIZE)
-                if not chunk:
-                    break
+            async for chunk in ahead:
                 yield chunk
-            finished = True
         finally:
-            # Not via a thread: this also runs when the generator is closed by the garbage
-            # collector. A response read to its end goes back to the pool for reuse; one left
-            # half-read can't be reused and is closed.
-            if not finished:
-                response.close()
-            response.release_conn()
+            # Synchronous: this also runs when the generator is closed by the garbage
+            # collector. The reading task notices and closes the response.
+            ahead.close()
 
     async def _get(
         self, bucket: str, key: str, offset: int, length: int | None
