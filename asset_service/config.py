@@ -119,6 +119,7 @@ class Settings:
             ),
             heavy_inspections=self.heavy_inspections,
             max_open_uploads=self.max_open_uploads,
+            spool_dir=self.data_dir / "tmp" / "spool",
         )
 
 

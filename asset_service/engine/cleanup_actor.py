@@ -24,6 +24,7 @@ from .events import asset_event
 from .model import TEMP_BUCKET, Asset, bucket_of, utc_now
 from .preview_store import PREVIEW_KEY, delete_previews
 from .preview_types import PreviewStates
+from .spool import sweep_spool
 from .tus import parts_prefix, session_of_part
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class CleanupReport:
     incomplete_removed: int = 0
     purged: int = 0
     orphans_removed: int = 0
+    #: stale local spool files (swept by every pass, skipped or not: the spool is this host's)
+    spool_removed: int = 0
     skipped: bool = False
     errors: list[str] = field(default_factory=list)
 
@@ -67,6 +70,7 @@ class CleanupTotals:
     incomplete_removed: int = 0
     purged: int = 0
     orphans_removed: int = 0
+    spool_removed: int = 0
     errors: int = 0
     #: Unix time the last completed pass ended
     last_completed_at: float | None = None
@@ -75,6 +79,7 @@ class CleanupTotals:
         if report is None:
             self.failed += 1
             return
+        self.spool_removed += report.spool_removed
         if report.skipped:
             self.skipped += 1
             return
@@ -161,15 +166,25 @@ class CleanupActor:
             self.totals.add(report)
 
     async def _pass(self, wait_for_lease: bool, scheduled: bool) -> CleanupReport:
+        # Local, so not under the lease: another instance's pass can't see this host's disk.
+        spool_removed = 0
+        if self._deps.store.local_root is None:
+            spool_removed = await sweep_spool(
+                self._deps.spool_dir,
+                self._policy.temp_ttl,
+                keep=self._in_flight.temp_blobs.snapshot(),
+                limiter=self._deps.spool_limiter,
+            )
         if scheduled:
             period = self._policy.interval * 0.9
             if not await self._catalog.acquire_lease(PERIOD_LEASE, self._holder, period):
-                return CleanupReport(skipped=True)  # another instance has this period
+                # another instance has this period
+                return CleanupReport(skipped=True, spool_removed=spool_removed)
         while not await self._renew():
             if not wait_for_lease:
-                return CleanupReport(skipped=True)
+                return CleanupReport(skipped=True, spool_removed=spool_removed)
             await trio.sleep(1)
-        report = CleanupReport()
+        report = CleanupReport(spool_removed=spool_removed)
         try:
             await self._remove_expired_uploads(report)
             await self._keep_lease()

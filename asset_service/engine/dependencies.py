@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import trio
 
@@ -22,6 +23,7 @@ from .events import EventHub
 from .inspection import ContentInspector
 from .model import AssetType
 from .preview_types import PreviewSettings
+from .spool import SPOOL_THREADS, default_spool_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,10 @@ class EngineConfig:
     heavy_inspections: int = 2
     #: the preview actor (``ASSET_PREVIEWS``, ``ASSET_PREVIEW_CONCURRENCY``, ``…_TIMEOUT``)
     previews: PreviewSettings = field(default_factory=PreviewSettings)
+    #: where uploads to a store whose blobs are not local files (S3) are spooled while they
+    #: arrive, for inspection (``{data_dir}/tmp/spool`` when served; ``None``: the system's
+    #: temporary directory)
+    spool_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.heavy_inspections < 1:
@@ -104,12 +110,19 @@ class EngineDeps:
     #: heavy inspection work (image decoding, video probes): ``config.heavy_inspections``
     #: worker threads at once, not Trio's default 40
     heavy_limiter: trio.CapacityLimiter = field(init=False)
+    #: the spool's disk calls (``spool.py``)
+    spool_limiter: trio.CapacityLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         # frozen: set once, here, from the configuration
         object.__setattr__(
             self, "heavy_limiter", trio.CapacityLimiter(self.config.heavy_inspections)
         )
+        object.__setattr__(self, "spool_limiter", trio.CapacityLimiter(SPOOL_THREADS))
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.config.spool_dir or default_spool_dir()
 
     def asset_types(self) -> dict[str, AssetType]:
         return self.inspector.asset_types()

@@ -1,10 +1,16 @@
-"""The upload actor: receives every upload's bytes into the temp bucket and stages them.
+"""The upload actor: receives every upload's bytes into the blob store and stages them.
 
 ``BeginUpload`` opens a session and answers with its ``UploadHandle``; the caller writes chunks
 over the session's bounded channel (constant memory whatever the size) and ends with
 ``CommitUpload``. The session task hashes, counts and sniffs the bytes as they pass, validates and
 describes the content, then hands it down to the versioning actor (``CreateAsset`` or
 ``AddVersion``). Whatever happens, the temp blob is gone before the caller hears back.
+
+Where the bytes go (``_route``): on a store whose blobs are local files, into the temp bucket,
+inspected there. On any other store (S3) they are also spooled to a local file as they arrive
+(``spool.py``), which inspection reads; a new asset's bytes go straight to its final key
+``{customer}/{asset_id}/v1`` (decided from the first ``SNIFF_BYTES``), completed only once
+inspection passed and aborted otherwise; a new version's go to the temp bucket.
 """
 
 from __future__ import annotations
@@ -14,12 +20,12 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import outcome
 import trio
 
 from .actor import Envelope, Inbox, Mailbox, Request, ask
+from .blobstore import BlobWriter
 from .dependencies import EngineDeps
 from .errors import (
     AssetServiceError,
@@ -32,7 +38,8 @@ from .events import Event, created_event
 from .fields import NewAssetFields
 from .inspection import SNIFF_BYTES, ContentInspector, Description, Detected
 from .memory import release_freed_memory
-from .model import TEMP_BUCKET, Asset, Principal
+from .model import TEMP_BUCKET, Asset, Principal, new_asset_id, storage_key
+from .spool import Spool, sweep_spool
 from .versioning_actor import AddVersion, CreateAsset, StagedContent
 
 logger = logging.getLogger(__name__)
@@ -64,6 +71,9 @@ class UploadSpec:
     #: the bytes are a resumable upload's stored parts, replayed for its commit: they were
     #: counted and reported as they arrived, so this session reports only its outcome
     replay: bool = False
+    #: the id the asset gets if this upload creates one, when the caller fixed it already
+    #: (``None``: a new id)
+    asset_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -173,6 +183,20 @@ class _Session:
         self.hasher = hashlib.sha256()
         self.head = bytearray()
         self.last_progress = -PROGRESS_INTERVAL
+        #: where the bytes are written, once ``_route`` decided (``None`` before, or when they
+        #: are of no type this service stores and only the spool gets them)
+        self.writer: BlobWriter | None = None
+        self.routed = False
+        #: bytes received before the route was decided (at most ``SNIFF_BYTES`` + one chunk)
+        self.unsent = bytearray()
+        #: the local copy inspection reads, on stores whose blobs are not local files
+        self.spool: Spool | None = None
+        #: a new asset's id and final ``(bucket, key)`` when its bytes go straight there
+        self.asset_id = spec.asset_id
+        self.placed: tuple[str, str] | None = None
+        #: the placed blob was completed / handed to the versioning actor, which then owns it
+        self.completed = False
+        self.handed_over = False
 
     def failure_or_stopped(self) -> AssetServiceError:
         return self.failure or EngineStopped("the upload was abandoned")
@@ -196,6 +220,11 @@ class UploadActor:
         self._in_flight = deps.in_flight
         #: heavy inspections' own limiter: a few at once, not Trio's default 40 threads
         self._heavy_limiter = deps.heavy_limiter
+        #: stores whose blobs are not local files get a local spool for inspection
+        self._spooled = deps.store.local_root is None
+        self._spool_dir = deps.spool_dir
+        self._spool_limiter = deps.spool_limiter
+        self._temp_ttl = deps.config.temp_ttl
         #: where staged content goes: the versioning actor's mailbox (set by ``run``)
         self._records: Mailbox | None = None
         #: by temp key
@@ -250,6 +279,9 @@ class UploadActor:
         versioning actor's mailbox: this actor owns and closes this end of it)."""
         async with inbox, records, trio.open_nursery() as nursery:
             self._records = records
+            if self._spooled:
+                # What a crashed process spooled (by age: workers share the directory).
+                await sweep_spool(self._spool_dir, self._temp_ttl, limiter=self._spool_limiter)
             task_status.started()
             async for envelope in inbox:
                 match envelope.request:
@@ -277,18 +309,22 @@ class UploadActor:
         spec = session.spec
         commit: Envelope[Asset] | None = None
         result: outcome.Outcome[Asset] | None = None
-        writer = None
         try:
             async with chunks:
                 # The failure is recorded before the channel closes, so a writer woken by the
                 # closed channel finds the reason waiting for it.
                 try:
-                    writer = await self._store.open_writer(TEMP_BUCKET, session.temp_key)
+                    if self._spooled:
+                        session.spool = await Spool.create(
+                            self._spool_dir, session.temp_key, self._spool_limiter
+                        )
+                    else:
+                        await self._route(session)
                     async for item in chunks:
                         if isinstance(item, Envelope):
                             commit = item
                             break
-                        await self._receive(session, writer, item)
+                        await self._receive(session, item)
                     if commit is not None:
                         session.progress.state = "committing"
                         # The total announced for a multipart body was its length, framing
@@ -296,8 +332,8 @@ class UploadActor:
                         # means received == total, both in file bytes.
                         session.progress.total_bytes = session.progress.received_bytes
                         self._publish_progress(session, force=True)
-                        await writer.complete()
-                        writer = None
+                        if not session.routed:
+                            await self._route(session)
                         result = outcome.Value(await self._commit(session, commit))
                 except AssetServiceError as error:
                     session.failure = error
@@ -316,17 +352,60 @@ class UploadActor:
         finally:
             try:
                 with trio.move_on_after(30, shield=True):
-                    if writer is not None:
-                        await writer.abort()
-                    # The versioning actor moved the temp blob away on success; anything left
-                    # is garbage.
-                    await self._store.delete(TEMP_BUCKET, session.temp_key)
+                    await self._clean_up(session, succeeded=isinstance(result, outcome.Value))
             except Exception:
                 # The cleanup actor removes what is left once the TTL passes; the caller must
                 # still hear back, and the actor must live on.
                 logger.exception("upload %s: could not remove its temp blob", spec.upload_id)
             finally:
+                if session.placed is not None and session.asset_id is not None:
+                    self._in_flight.assets.leave(session.asset_id)
                 self._finish(session, commit, result)
+
+    async def _clean_up(self, session: _Session, *, succeeded: bool) -> None:
+        """What the session leaves: an unfinished write aborted (a multipart upload at a new
+        asset's final key too: nothing is left there), a placed blob the versioning actor never
+        got removed, the temp blob (moved away on success) and the spool deleted."""
+        try:
+            if session.writer is not None and not session.completed:
+                await session.writer.abort()
+            if session.placed is not None:
+                if session.completed and not session.handed_over and not succeeded:
+                    await self._store.delete(*session.placed)
+            elif session.writer is not None:
+                # The versioning actor moved the temp blob away on success; anything left is
+                # garbage.
+                await self._store.delete(TEMP_BUCKET, session.temp_key)
+        finally:
+            if session.spool is not None:
+                await session.spool.remove()
+
+    async def _route(self, session: _Session) -> None:
+        """Decide where the bytes go and open the writer there. A new asset on a spooled store
+        goes straight to its final key — the bucket of the type its first bytes show, the
+        caller's asset id or a new one; anything else to the temp bucket; content of no type
+        stored here nowhere but the spool (the commit then rejects it)."""
+        session.routed = True
+        spec = session.spec
+        bucket, key = TEMP_BUCKET, session.temp_key
+        if self._spooled and spec.target_asset_id is None:
+            try:
+                detected = self._inspector.sniff(bytes(session.head), spec.filename)
+            except AssetServiceError:
+                detected = None
+            asset_type = self._inspector.asset_types().get(detected.type) if detected else None
+            if asset_type is None:
+                return
+            session.asset_id = session.asset_id or new_asset_id()
+            bucket = asset_type.bucket
+            key = storage_key(spec.principal.customer_id, session.asset_id, 1)
+            # The orphan sweep leaves the asset alone while its blob has no record yet.
+            self._in_flight.assets.enter(session.asset_id)
+            session.placed = (bucket, key)
+        session.writer = await self._store.open_writer(bucket, key)
+        if session.unsent:
+            unsent, session.unsent = bytes(session.unsent), bytearray()
+            await session.writer.write(unsent)
 
     def _finish(
         self,
@@ -365,7 +444,7 @@ class UploadActor:
         else:
             self.totals.aborted += 1
 
-    async def _receive(self, session: _Session, writer: Any, data: bytes) -> None:
+    async def _receive(self, session: _Session, data: bytes) -> None:
         progress = session.progress
         progress.received_bytes += len(data)
         if not session.spec.replay:
@@ -374,12 +453,19 @@ class UploadActor:
             raise PayloadTooLarge(f"the upload is larger than {session.spec.max_bytes} bytes")
         if len(session.head) < SNIFF_BYTES:
             session.head += data[: SNIFF_BYTES - len(session.head)]
-        if len(data) < _HASH_INLINE_BELOW:
+        if session.spool is not None:
+            await session.spool.write(data, session.hasher)  # hashed in the same thread
+        elif len(data) < _HASH_INLINE_BELOW:
             session.hasher.update(data)
         else:
             # hashlib releases the GIL on large buffers: hash in a thread, not on the loop.
             await trio.to_thread.run_sync(session.hasher.update, data)
-        await writer.write(data)
+        if session.writer is not None:
+            await session.writer.write(data)
+        elif not session.routed:
+            session.unsent += data
+            if len(session.head) >= SNIFF_BYTES:
+                await self._route(session)
         self._publish_progress(session)
 
     def _publish_progress(self, session: _Session, *, force: bool = False) -> None:
@@ -411,9 +497,19 @@ class UploadActor:
         request = commit.request
         assert isinstance(request, CommitUpload)
         spec = session.spec
+        writer = session.writer
+        if session.spool is None and writer is not None:
+            # Inspected where it lies: the temp blob, a local file.
+            await writer.complete()
+            session.completed = True
         staged = await self._stage(session, request.declared_type or spec.declared_type)
+        if session.spool is not None and writer is not None:
+            # Inspection passed: only now does the blob become visible.
+            await writer.complete()
+            session.completed = True
         if self._records is None:
             raise EngineStopped("the engine is not running")
+        session.handed_over = True
         if spec.target_asset_id is not None:
             return await ask(
                 self._records, AddVersion(spec.target_asset_id, spec.principal, staged)
@@ -443,14 +539,15 @@ class UploadActor:
             raise PayloadTooLarge(
                 f"{detected.type} files may be at most {asset_type.max_size} bytes"
             )
-        async with self._store.local_file(TEMP_BUCKET, session.temp_key) as path:
-            description = await trio.to_thread.run_sync(
-                _inspect,
-                self._inspector,
-                path,
-                detected,
-                limiter=self._heavy_limiter if detected.heavy else None,
-            )
+        if session.spool is not None:
+            # The local copy taken while the bytes arrived: the object is never read back.
+            description = await self._describe(await session.spool.finish(), detected)
+        else:
+            async with self._store.local_file(TEMP_BUCKET, session.temp_key) as path:
+                description = await self._describe(path, detected)
+        if session.spool is not None and session.writer is None:
+            # Only content of no stored type goes nowhere, and sniffing rejected it above.
+            raise AssetServiceError("the upload could not be stored")
         return StagedContent(
             upload_id=spec.upload_id,
             temp_key=session.temp_key,
@@ -459,6 +556,17 @@ class UploadActor:
             detected=detected,
             description=description,
             original_filename=spec.filename,
+            asset_id=session.asset_id,
+            placed=session.placed,
+        )
+
+    async def _describe(self, path: Path, detected: Detected) -> Description:
+        return await trio.to_thread.run_sync(
+            _inspect,
+            self._inspector,
+            path,
+            detected,
+            limiter=self._heavy_limiter if detected.heavy else None,
         )
 
 

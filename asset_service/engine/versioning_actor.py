@@ -77,7 +77,9 @@ class _Keeper:
 
 @dataclass(slots=True)
 class StagedContent:
-    """A complete, inspected upload sitting in the temp bucket, ready to be promoted."""
+    """A complete, inspected upload, ready to be promoted: in the temp bucket under
+    ``temp_key``, or — a new asset on a store that is not local (S3) — already at its final key
+    (``placed``)."""
 
     upload_id: str
     temp_key: str
@@ -86,6 +88,12 @@ class StagedContent:
     detected: Detected
     description: Description
     original_filename: str
+    #: the id a new asset gets, when the upload decided it before its bytes arrived (it wrote
+    #: them at the final key, or its caller fixed the id); ``None``: a new one
+    asset_id: str | None = None
+    #: ``(bucket, key)`` where the content already is, complete: version 1's own key, so
+    #: nothing is copied (the creation removes it if it fails)
+    placed: tuple[str, str] | None = None
 
     def as_version(self, number: int, key: str) -> Version:
         """This content as version ``number`` stored under ``key``."""
@@ -174,12 +182,33 @@ class VersioningActor:
 
     async def _create(self, create: CreateAsset) -> Asset:
         """Place the content as version 1 of a new asset, then insert the record (a crash in
-        between leaves an orphan blob for the cleanup, never a record without content)."""
+        between leaves an orphan blob for the cleanup, never a record without content).
+        Content already ``placed`` at its final key is not moved, and is removed if the
+        creation fails before the record is in."""
+        staged = create.staged
+        inserted = False
+        try:
+            asset = await self._insert_new(create)
+            inserted = True
+        finally:
+            if staged.placed is not None and not inserted:
+                with trio.move_on_after(30, shield=True):
+                    await self._store.delete(*staged.placed)
+        if create.fields.folder != "/":
+            await self._catalog.add_folder(
+                create.principal.customer_id, asset.type, create.fields.folder
+            )
+        # The upload actor announces ``asset.created`` after the upload's final progress.
+        return asset
+
+    async def _insert_new(self, create: CreateAsset) -> Asset:
         policy.require_writer(create.principal)
         staged, fields, who = create.staged, create.fields, create.principal
         asset_type = self._asset_types()[staged.detected.type]
-        asset_id = new_asset_id()
+        asset_id = staged.asset_id or new_asset_id()
         key = storage_key(who.customer_id, asset_id, 1)
+        if staged.placed is not None and staged.placed != (asset_type.bucket, key):
+            raise RuntimeError(f"content placed at {staged.placed}, not at {key}")
         version = staged.as_version(1, key)
         now = version.created_at
         asset = Asset(
@@ -211,7 +240,8 @@ class VersioningActor:
             extracted=dict(version.extracted),
         )
         with self._in_flight.assets.holding(asset_id):
-            await self._store.move(TEMP_BUCKET, staged.temp_key, asset_type.bucket, key)
+            if staged.placed is None:
+                await self._store.move(TEMP_BUCKET, staged.temp_key, asset_type.bucket, key)
             try:
                 if is_published(asset):
                     try:
@@ -229,9 +259,6 @@ class VersioningActor:
                         await unpublish(self._store, asset_type.bucket, key)
                     await self._store.delete(asset_type.bucket, key)
                 raise
-        if fields.folder != "/":
-            await self._catalog.add_folder(who.customer_id, asset.type, fields.folder)
-        # The upload actor announces ``asset.created`` after the upload's final progress.
         return asset
 
     async def _add(self, asset_id: str, principal: Principal, staged: StagedContent) -> Asset:

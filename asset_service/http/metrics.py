@@ -196,7 +196,8 @@ class EngineCollector(Collector):
             "asset_cleanup_removed",
             "What completed cleanup passes removed, by kind: upload_sessions (expired resumable "
             "uploads), temp (abandoned temporary uploads), incomplete (unfinished writes), "
-            "purged (soft-deleted assets past retention), orphans (blobs no record points to).",
+            "purged (soft-deleted assets past retention), orphans (blobs no record points to), "
+            "spool (stale local spool files of S3 uploads).",
             labels=("kind",),
         )
         removed.add_metric(("upload_sessions",), cleanup.uploads_expired)
@@ -204,6 +205,7 @@ class EngineCollector(Collector):
         removed.add_metric(("incomplete",), cleanup.incomplete_removed)
         removed.add_metric(("purged",), cleanup.purged)
         removed.add_metric(("orphans",), cleanup.orphans_removed)
+        removed.add_metric(("spool",), cleanup.spool_removed)
         yield removed
         yield CounterMetricFamily(
             "asset_cleanup_errors",
