@@ -239,7 +239,7 @@ class MinioBlobWriter(BlobWriter):
         """Owns the receiving end: starts the multipart upload, then sends each part as a slot
         frees. A system task must not raise: the first failure is kept for the writer."""
         try:
-            async with self._receive, trio.open_nursery() as nursery:
+            async with trio.open_nursery() as nursery:
                 async for number, data in self._receive:
                     if self._upload_id is None:
                         self._upload_id = await self._thread(
@@ -253,6 +253,9 @@ class MinioBlobWriter(BlobWriter):
         except BaseException as error:  # kept, reported by write/complete
             self._error = error
         finally:
+            # Closed only now, synchronously: a writer woken by the closed channel finds the
+            # failure recorded.
+            self._receive.close()
             self._done.set()
 
     async def _send_part(self, number: int, data: bytes) -> None:
