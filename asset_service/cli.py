@@ -288,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
             if workers > 1 and index is None:
                 trio.run(partial(supervise, settings, workers, dev=args.dev))
             else:
+                from .engine.memory import unpool_large_buffers
+
+                unpool_large_buffers()  # transfer buffers back to the system once freed
                 trio.run(partial(serve, settings, dev=args.dev))
         elif args.command == "token":
             from .engine.fields import is_customer_id

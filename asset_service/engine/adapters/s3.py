@@ -204,8 +204,9 @@ class MinioBlobWriter(BlobWriter):
     """A multipart upload driven from Trio: ``write`` gathers a part, a pump task hosted by a
     Trio system task sends up to ``PARTS_IN_FLIGHT`` parts at once, each ``_upload_part`` in a
     worker thread on the store's transfer limiter. Memory: about ``part_size`` x
-    (``PARTS_IN_FLIGHT`` + 2) — the parts being sent, the one waiting for a slot and the one
-    being filled. A blob smaller than one part goes up in one PUT at ``complete``."""
+    (``PARTS_IN_FLIGHT`` + 1) — the parts being sent, and the next one, which ``write`` holds
+    until a slot frees (it gathers nothing more meanwhile). A blob smaller than one part goes
+    up in one PUT at ``complete``."""
 
     def __init__(self, store: MinioBlobStore, bucket: str, key: str) -> None:
         self._store = store
@@ -240,7 +241,14 @@ class MinioBlobWriter(BlobWriter):
         frees. A system task must not raise: the first failure is kept for the writer."""
         try:
             async with trio.open_nursery() as nursery:
-                async for number, data in self._receive:
+                while True:
+                    # A slot first, then the part: no part waits here while two are sent,
+                    # the writer keeps it (and gathers nothing more) until one is done.
+                    await self._slots.acquire()
+                    try:
+                        number, data = await self._receive.receive()
+                    except trio.EndOfChannel:
+                        break
                     if self._upload_id is None:
                         self._upload_id = await self._thread(
                             self._store.client._create_multipart_upload,
@@ -248,7 +256,6 @@ class MinioBlobWriter(BlobWriter):
                             self.key,
                             {},
                         )
-                    await self._slots.acquire()
                     nursery.start_soon(self._send_part, number, data)
         except BaseException as error:  # kept, reported by write/complete
             self._error = error
