@@ -48,9 +48,9 @@ def settings(settings: Settings) -> Settings:
 def slow_consumer(monkeypatch: pytest.MonkeyPatch) -> None:
     receive = UploadActor._receive
 
-    async def slow_receive(self, session, writer, data) -> None:  # type: ignore[no-untyped-def]
+    async def slow_receive(self, session, data) -> None:  # type: ignore[no-untyped-def]
         await trio.sleep(len(data) / CONSUMER_BYTES_PER_SECOND)
-        await receive(self, session, writer, data)
+        await receive(self, session, data)
 
     monkeypatch.setattr(UploadActor, "_receive", slow_receive)
 
