@@ -116,7 +116,10 @@ class AssetEngine:
         self._previews: PreviewActor | None = None
         if states is not None and config.previews.enabled:
             self._previews = PreviewActor(
-                deps, states, lambda asset_type, mime: _previewers(inspector, asset_type, mime)
+                deps,
+                states,
+                lambda asset_type, mime: _previewers(inspector, asset_type, mime),
+                uploads_running=lambda: self.uploads_in_flight() > 0,
             )
             self.hub.add_listener(self._previews.on_event)
             self._versioning.before_commit = self._previews.expect
