@@ -104,7 +104,9 @@ async def preview_link(asset_id: str) -> Response:
     kind = request.args.get("preview", "")
     builder = LinkBuilder(services().engine, services().links, services().settings.public_url)
     seconds = builder.signer.expires_seconds(request.args.get("expires"))
-    found = await services().engine.previews.find(caller(), asset_id, kind, _version())
+    found = await services().engine.previews.find(
+        caller(), asset_id, kind, _version(), for_link=True
+    )
     size = _variant(found.state) if is_picture(found.state) else NO_SIZE
     url, expires_at = builder.preview_link(
         asset_id, found.version.version, kind, size, found.asset.link_epoch, seconds
