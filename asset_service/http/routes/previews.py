@@ -175,7 +175,15 @@ def _buckets(state: PreviewState) -> int | None:
     return buckets
 
 
-_IMMUTABLE = {"ETag": Header(str), "Cache-Control": Header(str)}
+_PREVIEW_HEADERS = {
+    "ETag": Header(str),
+    "Cache-Control": Header(
+        str,
+        "with `version` (a token): `private, max-age=31536000, immutable`; without it (the "
+        "current version's): `private, no-cache`; by a signed link: `public, "
+        "max-age=<seconds to its expiry>, immutable`",
+    ),
+}
 
 
 @blueprint.get("/api/assets/<asset_id>/previews/<kind>")
@@ -186,7 +194,7 @@ _IMMUTABLE = {"ETag": Header(str), "Cache-Control": Header(str)}
     responses={
         200: Reply(
             "the preview: WEBP for pictures, JSON peaks for a waveform",
-            headers=_IMMUTABLE,
+            headers=_PREVIEW_HEADERS,
             content={"image/webp": bytes, "application/json": records.Waveform},
         ),
         202: Reply(
