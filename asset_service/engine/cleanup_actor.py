@@ -24,7 +24,7 @@ from .events import asset_event
 from .model import TEMP_BUCKET, Asset, bucket_of, utc_now
 from .preview_store import PREVIEW_KEY, delete_previews
 from .preview_types import PreviewStates
-from .tus import parts_prefix, session_of_part
+from .tus_storage import parts_prefix, session_of_part
 
 logger = logging.getLogger(__name__)
 
