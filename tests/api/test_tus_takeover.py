@@ -71,8 +71,8 @@ async def revive(engine: AssetEngine, saved: Saved) -> None:
     """Put the saved state back, as the dead instance left it."""
     commits(engine).checkpoint = None
     catalog = engine.catalog
-    assert saved.session is not None
-    for record in (saved.session, *saved.partials):
+    records = [saved.session, *saved.partials] if saved.session is not None else []
+    for record in records:
         current = await catalog.get_upload(record.upload_id)
         if current is None:
             await catalog.insert_upload(record)
@@ -192,3 +192,22 @@ async def test_a_final_upload_sent_again_after_its_commit_died_keeps_its_locatio
     assert again.headers["Asset-Id"] == saved.session.commit_asset_id
     assert await asset_count(client, headers) == 1
     assert temp_files(settings) == []
+
+
+async def test_parts_a_dead_commit_left_after_its_record_are_the_cleanups(
+    client, auth, engine, settings
+):
+    """Its instance died between the record (committed) and the tidy-up: the parts are
+    garbage, swept like any stale temp blob — not kept until the session expires."""
+    headers = auth()
+    url = await create(client, headers, len(TEXT_BYTES), filename="notes.txt")
+    assert (await patch(client, url, headers, 0, TEXT_BYTES[:500])).status_code == 204
+    saved = die_at(engine, "asset-created", fail=False)
+    assert (await patch(client, url, headers, 500, TEXT_BYTES[500:])).status_code == 204
+    await revive(engine, Saved(parts=saved.parts, session=None))
+    assert len(temp_files(settings)) == 2
+    engine._cleanup._policy = type(engine._cleanup._policy)(0.0, 3600.0, 3600.0)
+    report = await engine.run_cleanup()
+    assert report.temp_removed == 2
+    assert temp_files(settings) == []
+    assert (await head(client, url, headers)).status_code == 200  # the session stays
