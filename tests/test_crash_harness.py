@@ -1,7 +1,7 @@
 """The crash harness (``tests/crash_harness.py``, ``make crash``) on shorter plans inside
-``make test``: the real server SIGKILLed at seeded moments amid uploads, new versions and edits,
-restarted, cleaned once, and checked against everything the API acknowledged — on the
-filesystem store and on S3 (moto_server)."""
+``make test``: the real server SIGKILLed at seeded moments amid uploads, tus uploads, new
+versions and edits, restarted, cut tus uploads finished (taken over), cleaned once, and checked
+against everything the API acknowledged — on the filesystem store and on S3 (moto_server)."""
 
 from __future__ import annotations
 
