@@ -304,7 +304,7 @@ class UploadState(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class UploadPart:
     """One stored stretch of a resumable upload: ``size`` bytes in the temp bucket, in a blob
-    named by ``nonce`` (see ``engine.tus.part_key``)."""
+    named by ``nonce`` (see ``engine.tus_storage.part_key``)."""
 
     size: int
     nonce: str
