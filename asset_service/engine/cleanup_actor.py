@@ -21,10 +21,10 @@ import trio
 from .actor import Inbox, Mailbox, Request, ask
 from .dependencies import EngineConfig, EngineDeps
 from .events import asset_event
-from .model import TEMP_BUCKET, Asset, bucket_of, utc_now
+from .model import TEMP_BUCKET, Asset, UploadState, bucket_of, utc_now
 from .preview_store import PREVIEW_KEY, delete_previews
 from .preview_types import PreviewStates
-from .tus import parts_prefix, session_of_part
+from .tus_storage import parts_prefix, session_of_part
 
 logger = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ class CleanupActor:
     async def _remove_temp(self, report: CleanupReport) -> None:
         cutoff = self._age_cutoff(self._policy.temp_ttl)
         busy = self._in_flight.temp_blobs.snapshot()
-        #: whether each resumable upload met among the parts still has a session
+        #: whether each resumable upload met among the parts still needs them
         sessions: dict[str, bool] = {}
         async for blob in self._store.list(TEMP_BUCKET):
             if blob.key in busy or blob.modified > cutoff:
@@ -227,8 +227,14 @@ class CleanupActor:
             upload_id = session_of_part(blob.key)
             if upload_id is not None:
                 # A live session's parts stay whatever their age: the session expires by itself.
+                # Once committed (or refused, or terminated) they are garbage: a commit whose
+                # instance died between its record and its tidy-up leaves them.
                 if upload_id not in sessions:
-                    sessions[upload_id] = await self._catalog.get_upload(upload_id) is not None
+                    session = await self._catalog.get_upload(upload_id)
+                    sessions[upload_id] = session is not None and session.state in (
+                        UploadState.RECEIVING,
+                        UploadState.COMMITTING,
+                    )
                 if sessions[upload_id]:
                     continue
             await self._store.delete(TEMP_BUCKET, blob.key)

@@ -205,8 +205,9 @@ class AssetEngine:
 
     async def upload_session(self, principal: Principal, upload_id: str) -> UploadSession:
         """``NotFound`` unless the caller started it or is an admin; ``Gone`` once terminated
-        or expired; ``Forbidden`` unless the caller's token may (still) upload."""
-        return await self._tus.get_writable(principal, upload_id)
+        or expired; ``Forbidden`` unless the caller's token may (still) upload. tus's ``HEAD``:
+        a commit whose instance died is taken over in the background."""
+        return await self._tus.look(principal, upload_id)
 
     async def concatenate_uploads(self, new: NewUpload) -> tuple[UploadSession, Asset | None]:
         """tus concatenation: commit the partial uploads ``new.partials`` names as one asset

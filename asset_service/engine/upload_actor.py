@@ -64,6 +64,9 @@ class UploadSpec:
     #: the bytes are a resumable upload's stored parts, replayed for its commit: they were
     #: counted and reported as they arrived, so this session reports only its outcome
     replay: bool = False
+    #: the id a new asset gets (a tus commit fixes it beforehand, so that a commit taken over
+    #: after a crash finds the asset its first attempt made); ``None``: a fresh one
+    asset_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -419,7 +422,10 @@ class UploadActor:
                 self._records, AddVersion(spec.target_asset_id, spec.principal, staged)
             )
         return await ask(
-            self._records, CreateAsset(spec.principal, staged, request.fields or NewAssetFields())
+            self._records,
+            CreateAsset(
+                spec.principal, staged, request.fields or NewAssetFields(), asset_id=spec.asset_id
+            ),
         )
 
     async def _stage(self, session: _Session, declared_type: str | None) -> StagedContent:

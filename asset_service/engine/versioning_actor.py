@@ -113,6 +113,9 @@ class CreateAsset(Request[Asset]):
     principal: Principal
     staged: StagedContent
     fields: NewAssetFields
+    #: fixed beforehand (a tus commit): if an asset with this id exists already with the same
+    #: content, an earlier attempt made it, and it is the answer (see ``_existing``)
+    asset_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +181,11 @@ class VersioningActor:
         policy.require_writer(create.principal)
         staged, fields, who = create.staged, create.fields, create.principal
         asset_type = self._asset_types()[staged.detected.type]
-        asset_id = new_asset_id()
+        asset_id = create.asset_id or new_asset_id()
+        if create.asset_id is not None:
+            existing = await self._existing(create)
+            if existing is not None:
+                return existing
         key = storage_key(who.customer_id, asset_id, 1)
         version = staged.as_version(1, key)
         now = version.created_at
@@ -223,6 +230,13 @@ class VersioningActor:
                 if self.before_commit is not None:  # previews: pending before the commit
                     await self.before_commit(asset, version)
                 await self._catalog.insert(asset)
+            except KeyError:
+                # Only a fixed id can be taken: an earlier attempt of this very commit, whose
+                # blob at ``key`` holds the same content — it stays, and so does its record.
+                existing = await self._existing(create)
+                if existing is None:
+                    raise
+                return existing
             except BaseException:
                 with trio.move_on_after(30, shield=True):
                     if is_published(asset):
@@ -232,6 +246,22 @@ class VersioningActor:
         if fields.folder != "/":
             await self._catalog.add_folder(who.customer_id, asset.type, fields.folder)
         # The upload actor announces ``asset.created`` after the upload's final progress.
+        return asset
+
+    async def _existing(self, create: CreateAsset) -> Asset | None:
+        """The asset an earlier attempt of this creation made under its fixed id, if any. The
+        same id with other content or another owner is never answered with."""
+        assert create.asset_id is not None
+        asset = await self._catalog.get(create.asset_id)
+        if asset is None:
+            return None
+        first = asset.version(1)  # ``None`` once pruned: the id was this upload's all the same
+        if asset.customer_id != create.principal.customer_id or (
+            first is not None and first.checksum != create.staged.checksum
+        ):
+            raise Conflict("the asset id fixed for this upload belongs to other content")
+        # The staged copy is not needed: the upload actor removes what is left in the temp
+        # bucket.
         return asset
 
     async def _add(self, asset_id: str, principal: Principal, staged: StagedContent) -> Asset:
