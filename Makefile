@@ -133,12 +133,13 @@ $(BENCH_STAMP): pyproject.toml | $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $@
 
-# tests/crash_harness.py: the real server SIGKILLed at seeded moments amid CRASH_OPS uploads, new
-# versions and edits from 3 clients, restarted, cleaned once and checked after every kill
-# (acknowledged changes there with their sha256, nothing half-written, no temp/orphan blob),
+# tests/crash_harness.py: the real server SIGKILLed at seeded moments amid CRASH_OPS uploads, tus
+# uploads, new versions and edits from 3 clients, restarted, cut tus uploads finished, cleaned
+# once and checked after every kill (acknowledged changes there with their sha256, one upload at
+# most one asset, nothing half-written, no temp/orphan blob),
 # CRASH_RUNS times with consecutive seeds (--seed N replays one) on each of CRASH_STORES (s3: a
 # moto_server started for the run). About 5 minutes; `make test` runs shorter plans (40 and 20).
-crash: $(STAMP) ## SIGKILL the server amid uploads, versions and edits (CRASH_OPS, CRASH_RUNS, CRASH_STORES, CRASH_ARGS)
+crash: $(STAMP) ## SIGKILL the server amid uploads, tus uploads, versions and edits (CRASH_OPS, CRASH_RUNS, CRASH_STORES, CRASH_ARGS)
 	@for store in $(CRASH_STORES); do \
 		$(BIN)/python tests/crash_harness.py --blob-store $$store --ops $(CRASH_OPS) \
 			--runs $(CRASH_RUNS) --json bench/results/crash-$$store.json $(CRASH_ARGS) || exit 1; \

@@ -1,7 +1,10 @@
-"""Crash harness (issue 8): the real server as a subprocess, a seeded plan of uploads, new
-versions and metadata edits sent by a few concurrent clients, and SIGKILLs at seeded moments.
+"""Crash harness (issues 8, 15): the real server as a subprocess, a seeded plan of uploads, tus
+uploads, new versions and metadata edits sent by a few concurrent clients, and SIGKILLs at
+seeded moments.
 
-Each *life* of the server: start it on the same data dir (and blob store); run one
+Each *life* of the server: start it on the same data dir (and blob store); finish the tus
+uploads a kill cut (``HEAD``, then the missing bytes or the last ``PATCH`` again — a commit the
+kill cut is taken over once its lease lapses, ≤ 10 s); run one
 ``cleanup --once`` pass with a zero temp TTL (the restarted server is idle, so whatever is in the
 temp area is a crash's leftover); check the invariant; send the next few operations of the plan
 (2 to 8) from ``--clients`` threads; SIGKILL the server at the life's seeded kill point — 0 to
@@ -19,6 +22,8 @@ The invariant, checked after every restart and cleanup pass (``crash_model.Check
   numbered 1, 2, 3… with the current one last; a record or a version nobody was told about must
   come from a request the kill cut, with exactly the bytes it sent (its commit finished, its
   answer did not get out) — it is then adopted and counted;
+- one upload, at most one asset: a tus upload finished after a kill names the asset its cut commit
+  made, if it made one, and no record appears that no upload or tus upload accounts for;
 - nothing left: no temp blob, no partial write or unfinished multipart upload, no blob that no
   version points to;
 - through the API: every record reads with its checksum, every version added since the last
@@ -36,6 +41,7 @@ Usage: ``python tests/crash_harness.py [--ops 100] [--seed N] [--runs 1] [--clie
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import queue
@@ -60,6 +66,7 @@ from crash_model import (
     InvariantBroken,
     KnownAsset,
     Model,
+    OpenTus,
     label_of,
 )
 from crash_plan import KillPoint, Operation, form_body, make_lives, make_plan, streamed
@@ -74,6 +81,10 @@ from server_process import (
 CUSTOMER = "crash-harness"
 #: the 409 a new version gets while a killed server's version reservation runs out
 RESERVED = "another instance is changing this asset's versions"
+TUS = {"Tus-Resumable": "1.0.0"}
+OFFSET_STREAM = "application/offset+octet-stream"
+#: how long a cut tus upload may take to finish: a dead commit's lease (10 s), then the commit
+TUS_FINISH_WITHIN = 45.0
 
 
 # --- one life of the server --------------------------------------------------------------------
@@ -168,6 +179,10 @@ def _nothing() -> None:
     pass
 
 
+def tus_metadata(**values: str) -> str:
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+
+
 # --- the harness -------------------------------------------------------------------------------
 
 
@@ -195,13 +210,16 @@ class Harness:
         self, client: httpx.Client, operation: Operation, on_sent: Callable[[], None]
     ) -> None:
         kind = operation.kind
-        target = self.model.take_target(operation.pick) if kind != "upload" else None
-        if target is None:
+        changes = kind not in ("upload", "tus")
+        target = self.model.take_target(operation.pick) if changes else None
+        if changes and target is None:
             kind = "upload"  # nothing to change yet
         try:
             match kind:
                 case "upload":
                     outcome = self._upload(client, operation, on_sent)
+                case "tus":
+                    outcome = self._tus(client, operation, on_sent)
                 case "version":
                     assert target is not None
                     outcome = self._new_version(client, operation, target, on_sent)
@@ -222,11 +240,16 @@ class Harness:
         content_type: str,
         body: bytes,
         on_sent: Callable[[], None],
+        extra_headers: dict[str, str] | None = None,
     ) -> httpx.Response | None:
         """The answer, or None when the kill cut the exchange after the request went out
         (``httpx.ConnectError`` when it never did). The body goes out in pieces, so that
         ``on_sent`` runs once its last byte is written."""
-        headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
+        headers = {
+            "Content-Type": content_type,
+            "Content-Length": str(len(body)),
+            **(extra_headers or {}),
+        }
         try:
             response = client.request(
                 method, path, content=streamed(body, on_sent), headers=headers
@@ -266,6 +289,112 @@ class Harness:
                 record["asset_id"], operation.image, {1: checksum}, label
             )
         return "201"
+
+    def _tus(self, client: httpx.Client, operation: Operation, on_sent: Callable[[], None]) -> str:
+        """A tus upload in two PATCHes; ``on_sent`` after the last one's body (a kill then
+        lands in its commit). A cut leaves it open in the model, for the next life."""
+        content = operation.content(self.seed, operation.image)
+        label = label_of(f"tus {operation.number}", ["crash", "tus", f"op-{operation.number}"])
+        created = self._send(
+            client,
+            "POST",
+            "/api/uploads/",
+            "application/octet-stream",
+            b"",
+            _nothing,
+            {
+                **TUS,
+                "Upload-Length": str(len(content)),
+                "Upload-Metadata": tus_metadata(
+                    filename=operation.filename(operation.image),
+                    title=label[0] or "",
+                    tags=",".join(label[1]),
+                ),
+            },
+        )
+        if created is None:
+            return "cut"  # a session without bytes, if any: it expires unseen
+        if created.status_code != 201:
+            return str(created.status_code)
+        url = created.headers["Location"]
+        upload = OpenTus(url, content, label, operation.image)
+        with self.model.lock:
+            self.model.open_tus[url] = upload
+        half = len(content) // 2
+        answer = None
+        for offset, piece, sent in ((0, content[:half], _nothing), (half, content[half:], on_sent)):
+            try:
+                answer = self._send(
+                    client,
+                    "PATCH",
+                    url,
+                    OFFSET_STREAM,
+                    piece,
+                    sent,
+                    {**TUS, "Upload-Offset": str(offset)},
+                )
+            except httpx.ConnectError:
+                return "cut"  # the session exists: the next life finishes it
+            if answer is None:
+                return "cut"
+            if answer.status_code != 204:
+                return str(answer.status_code)
+        assert answer is not None
+        self._tus_committed(upload, answer.headers.get("Asset-Id"), resumed=False)
+        return "204"
+
+    def _tus_committed(self, upload: OpenTus, asset_id: str | None, *, resumed: bool) -> None:
+        checksum = sha256(upload.content)
+        with self.model.lock:
+            if asset_id is None:
+                raise InvariantBroken(f"{upload.url}: complete, but no Asset-Id")
+            if asset_id in self.model.assets:
+                raise InvariantBroken(f"{upload.url}: answered with another upload's asset")
+            self.model.open_tus.pop(upload.url, None)
+            self.model.assets[asset_id] = KnownAsset(
+                asset_id, upload.image, {1: checksum}, upload.label
+            )
+            self.counts.tus_resumed += resumed
+
+    def _finish_open_tus(self, server: ServerProcess) -> None:
+        """Finish every tus upload a kill cut, as a client resuming would: where ``HEAD``
+        says, the missing bytes; when they are all there, the last ``PATCH`` again (the upload
+        was never committed, or its commit's instance died: a takeover once the lease lapsed,
+        answered with the asset the dead commit made if it made one). Parts a commit left (its
+        instance died after its record, before its tidy-up) are the cleanup pass's, next."""
+        token = mint_token(customer=CUSTOMER, roles=("editor",), ttl=3600)
+        with httpx.Client(
+            base_url=server.base_url,
+            headers={"Authorization": f"Bearer {token}", **TUS},
+            timeout=REQUEST_TIMEOUT,
+        ) as client:
+            for upload in list(self.model.open_tus.values()):
+                self._finish_tus(client, upload)
+
+    def _finish_tus(self, client: httpx.Client, upload: OpenTus) -> None:
+        deadline = time.monotonic() + TUS_FINISH_WITHIN
+        size = len(upload.content)
+        first_look = True
+        while time.monotonic() < deadline:
+            looked = client.head(upload.url)
+            if looked.status_code != 200:
+                raise InvariantBroken(f"HEAD {upload.url}: {looked.status_code}")
+            offset = int(looked.headers["Upload-Offset"])
+            if offset == size and first_look:
+                self.counts.tus_complete_when_cut += 1  # the kill cut its commit, or its answer
+            first_look = False
+            answer = client.patch(
+                upload.url,
+                headers={"Content-Type": OFFSET_STREAM, "Upload-Offset": str(offset)},
+                content=upload.content[offset:],
+            )
+            if answer.status_code == 204 and offset + len(upload.content[offset:]) == size:
+                self._tus_committed(upload, answer.headers.get("Asset-Id"), resumed=True)
+                return
+            if answer.status_code not in (204, 409):
+                raise InvariantBroken(f"PATCH {upload.url}: {answer.status_code} {answer.text}")
+            time.sleep(0.2)  # a dead commit's lease is running out
+        raise InvariantBroken(f"{upload.url}: not finished within {TUS_FINISH_WITHIN} s")
 
     def _new_version(
         self,
@@ -346,6 +475,7 @@ class Harness:
 
     def _recover_and_check(self, server: ServerProcess, *, download_all: bool = False) -> None:
         self.counts.lives += 1
+        self._finish_open_tus(server)
         report = run_cleanup_once(self.cleanup_env)
         if report["errors"]:
             raise InvariantBroken(f"cleanup errors: {report['errors']}")

@@ -48,9 +48,21 @@ class KnownAsset:
 
 
 @dataclass(slots=True)
+class OpenTus:
+    """A tus upload the harness began and has not seen committed yet (a kill cut it)."""
+
+    url: str
+    content: bytes
+    label: Label
+    image: bool
+
+
+@dataclass(slots=True)
 class Model:
     customer: str
     assets: dict[str, KnownAsset] = field(default_factory=dict)
+    #: tus uploads by URL, from their creation until the asset they made is known
+    open_tus: dict[str, OpenTus] = field(default_factory=dict)
     #: sha256 -> ((title, tags), image?) of uploads whose requests were cut
     cut_uploads: dict[str, tuple[Label, bool]] = field(default_factory=dict)
     busy: set[str] = field(default_factory=set)
@@ -80,6 +92,10 @@ class Counts:
     adopted_uploads: int = 0
     adopted_versions: int = 0
     adopted_edits: int = 0
+    #: tus uploads a kill cut, finished by the next life (a takeover when it cut the commit)
+    tus_resumed: int = 0
+    #: of those, the ones whose bytes were all in: the kill cut the commit (or its answer)
+    tus_complete_when_cut: int = 0
     cleanup: Counter[str] = field(default_factory=Counter)
     checks: Counter[str] = field(default_factory=Counter)
     server_errors: list[str] = field(default_factory=list)
@@ -96,6 +112,8 @@ class Counts:
                 "versions": self.adopted_versions,
                 "edits": self.adopted_edits,
             },
+            "tus_resumed": self.tus_resumed,
+            "tus_complete_when_cut": self.tus_complete_when_cut,
             "cleanup_removed": dict(sorted(self.cleanup.items())),
             "checked": dict(sorted(self.checks.items())),
             "server_errors": self.server_errors,

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from server_process import png_bytes, text_bytes
 
-KINDS = ("upload", "version", "edit")
-KIND_WEIGHTS = (0.45, 0.30, 0.25)
+KINDS = ("upload", "version", "edit", "tus")
+KIND_WEIGHTS = (0.35, 0.25, 0.20, 0.20)
 MIN_SIZE, MAX_SIZE = 512, 12 * 1024 * 1024
 #: operations per life, and how long after the life's last operation started it is killed
 LIFE_OPS = (2, 8)

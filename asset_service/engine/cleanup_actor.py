@@ -21,11 +21,11 @@ import trio
 from .actor import Inbox, Mailbox, Request, ask
 from .dependencies import EngineConfig, EngineDeps
 from .events import asset_event
-from .model import TEMP_BUCKET, Asset, bucket_of, utc_now
+from .model import TEMP_BUCKET, Asset, UploadState, bucket_of, utc_now
 from .preview_store import PREVIEW_KEY, delete_previews
 from .preview_types import PreviewStates
 from .spool import sweep_spool
-from .tus import parts_prefix, session_of_part
+from .tus_storage import parts_prefix, session_of_part
 
 logger = logging.getLogger(__name__)
 
@@ -166,25 +166,18 @@ class CleanupActor:
             self.totals.add(report)
 
     async def _pass(self, wait_for_lease: bool, scheduled: bool) -> CleanupReport:
+        report = CleanupReport()
         # Local, so not under the lease: another instance's pass can't see this host's disk.
-        spool_removed = 0
-        if self._deps.store.local_root is None:
-            spool_removed = await sweep_spool(
-                self._deps.spool_dir,
-                self._policy.temp_ttl,
-                keep=self._in_flight.temp_blobs.snapshot(),
-                limiter=self._deps.spool_limiter,
-            )
+        await self._sweep_spool(report)
         if scheduled:
             period = self._policy.interval * 0.9
             if not await self._catalog.acquire_lease(PERIOD_LEASE, self._holder, period):
                 # another instance has this period
-                return CleanupReport(skipped=True, spool_removed=spool_removed)
+                return CleanupReport(skipped=True, spool_removed=report.spool_removed)
         while not await self._renew():
             if not wait_for_lease:
-                return CleanupReport(skipped=True, spool_removed=spool_removed)
+                return CleanupReport(skipped=True, spool_removed=report.spool_removed)
             await trio.sleep(1)
-        report = CleanupReport(spool_removed=spool_removed)
         try:
             await self._remove_expired_uploads(report)
             await self._keep_lease()
@@ -231,10 +224,22 @@ class CleanupActor:
                 report.uploads_expired += 1
             await self._keep_lease()
 
+    async def _sweep_spool(self, report: CleanupReport) -> None:
+        """This host's spool files older than the temp TTL (a crashed process's), except the
+        uploads in progress here (stores whose blobs are local files spool nothing)."""
+        if self._deps.store.local_root is not None:
+            return
+        report.spool_removed = await sweep_spool(
+            self._deps.spool_dir,
+            self._policy.temp_ttl,
+            keep=self._in_flight.temp_blobs.snapshot(),
+            limiter=self._deps.spool_limiter,
+        )
+
     async def _remove_temp(self, report: CleanupReport) -> None:
         cutoff = self._age_cutoff(self._policy.temp_ttl)
         busy = self._in_flight.temp_blobs.snapshot()
-        #: whether each resumable upload met among the parts still has a session
+        #: whether each resumable upload met among the parts still needs them
         sessions: dict[str, bool] = {}
         async for blob in self._store.list(TEMP_BUCKET):
             if blob.key in busy or blob.modified > cutoff:
@@ -242,8 +247,14 @@ class CleanupActor:
             upload_id = session_of_part(blob.key)
             if upload_id is not None:
                 # A live session's parts stay whatever their age: the session expires by itself.
+                # Once committed (or refused, or terminated) they are garbage: a commit whose
+                # instance died between its record and its tidy-up leaves them.
                 if upload_id not in sessions:
-                    sessions[upload_id] = await self._catalog.get_upload(upload_id) is not None
+                    session = await self._catalog.get_upload(upload_id)
+                    sessions[upload_id] = session is not None and session.state in (
+                        UploadState.RECEIVING,
+                        UploadState.COMMITTING,
+                    )
                 if sessions[upload_id]:
                     continue
             await self._store.delete(TEMP_BUCKET, blob.key)

@@ -295,7 +295,7 @@ class Principal:
 
 class UploadState(enum.StrEnum):
     RECEIVING = "receiving"  # takes bytes at its offset
-    COMMITTING = "committing"  # complete; an instance is committing it (until commit_until)
+    COMMITTING = "committing"  # complete; an instance commits it (lease ``tus-commit:{id}``)
     COMMITTED = "committed"  # an asset now: asset_id
     FAILED = "failed"  # the content was refused (error); its bytes are gone
     TERMINATED = "terminated"  # ended by its client; only a tombstone is left
@@ -304,7 +304,7 @@ class UploadState(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class UploadPart:
     """One stored stretch of a resumable upload: ``size`` bytes in the temp bucket, in a blob
-    named by ``nonce`` (see ``engine.tus.part_key``)."""
+    named by ``nonce`` (see ``engine.tus_storage.part_key``)."""
 
     size: int
     nonce: str
@@ -336,7 +336,9 @@ class UploadSession:
     asset_id: str | None = None
     #: why the content was refused: ``{"kind": error class name, "reason": …}``
     error: dict[str, str] | None = None
-    commit_until: datetime | None = None
+    #: the id the asset gets, fixed before the commit starts: a commit taken over after its
+    #: instance died makes (or finds) this asset, never a second one
+    commit_asset_id: str | None = None
     revision: int = 1
     #: tus concatenation: ``partial`` (bytes for a final upload, never an asset by itself),
     #: ``final`` (the partials' bytes, in order, committed as one asset), or ``None``
@@ -374,7 +376,7 @@ class UploadSession:
             "error": dict(self.error) if self.error else None,
             "created_at": format_time(self.created_at),
             "expires_at": format_time(self.expires_at),
-            "commit_until": format_time(self.commit_until),
+            "commit_asset_id": self.commit_asset_id,
             "revision": self.revision,
             "concat": self.concat,
             "partials": list(self.partials),
@@ -400,7 +402,7 @@ class UploadSession:
             error=dict(doc["error"]) if doc.get("error") else None,
             created_at=parse_time(doc["created_at"]) or utc_now(),
             expires_at=parse_time(doc["expires_at"]) or utc_now(),
-            commit_until=parse_time(doc.get("commit_until")),
+            commit_asset_id=doc.get("commit_asset_id"),
             revision=int(doc.get("revision") or 1),
             concat=doc.get("concat"),
             partials=[str(upload_id) for upload_id in doc.get("partials") or []],

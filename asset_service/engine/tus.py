@@ -12,16 +12,10 @@ that breaks off (the client went away, or stalled) keeps what arrived — unless
 announced a checksum, which the partial bytes can't be checked against — so the client resumes
 from there.
 
-When the offset reaches the length, the instance that takes the commit (state ``committing``,
-again by compare-and-set) replays the parts, in order, into an ordinary session of the upload
-actor: the same pipeline as a multipart upload — sha256 and size counted as the bytes pass, the
-type sniffed from the head, validation, extraction, promotion, ``asset.created``. The replay
-reads the content once more and writes it once more (the temp blob the actor promotes); that is
-the price of a whole-content sha256 when the parts arrived at different instances (a hash's
-running state can't be stored), and it needs nothing of the blob store but writing, reading and
-deleting blobs, so it works on every store as it is. (The cheaper S3 path: compose the parts
-server-side — a multipart upload of ``UploadPartCopy`` parts, small parts merged first since S3
-wants 5 MiB parts but the last — then hash one download of the result.)
+When the offset reaches the length, the upload is committed (``engine.tus_commit``: under a
+short kept-alive lease, with the asset id fixed in the record beforehand, so that a commit whose
+instance died is taken over by the next ``HEAD`` or ``PATCH`` on any instance and never makes a
+second asset). How parts are named and stored is ``engine.tus_storage``.
 
 tus concatenation (``engine.tus_concatenation``): a partial upload is a session that is never
 committed by itself; a final upload claims complete partials and replays their parts, in order,
@@ -31,7 +25,6 @@ token it brings (``get_writable``), and a customer has at most ``max_open`` sess
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import secrets
@@ -41,16 +34,14 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-import outcome
 import trio
 
 from . import policy
-from .actor import Mailbox, ask
+from .actor import Mailbox
 from .dependencies import EngineDeps
 from .errors import (
     ChecksumMismatch,
     Conflict,
-    EngineStopped,
     Forbidden,
     Gone,
     InvalidInput,
@@ -58,8 +49,6 @@ from .errors import (
     OffsetMismatch,
     PayloadTooLarge,
     TooManyUploads,
-    UnprocessableContent,
-    UnsupportedContent,
 )
 from .events import Event
 from .fields import NewAssetFields
@@ -70,59 +59,25 @@ from .model import (
     UploadPart,
     UploadSession,
     UploadState,
-    Visibility,
     utc_now,
 )
-from .tus_concatenation import (
-    FINAL,
-    PARTIAL,
-    claim_partials,
-    claimed_partials,
-    release_partials,
-)
-from .upload_actor import BeginUpload, UploadSpec, UploadTotals
+from .tus_commit import TusCommits
+from .tus_concatenation import FINAL, PARTIAL, claim_partials, release_partials
+from .tus_storage import MAX_PARTS, fields_document, part_key, remove_parts
+from .upload_actor import UploadTotals
 
 logger = logging.getLogger(__name__)
 
-PART_PREFIX = "tus/"
-#: parts one upload may have (the record lists them all; S3 multipart has the same limit)
-MAX_PARTS = 10_000
-#: how long a commit may run before another instance may take it over (its instance died)
-COMMIT_LEASE = 1800.0
 PROGRESS_INTERVAL = 0.25
 #: below this, hashing on the event loop is cheaper than a thread hop
 _HASH_INLINE_BELOW = 64 * 1024
-#: errors that mean the content itself was refused: the upload fails for good
-_REFUSALS = (InvalidInput, UnsupportedContent, UnprocessableContent, PayloadTooLarge, Forbidden)
+#: how long claimed partials outlive their final upload's session, for its commit to finish
+PARTIAL_HOLD = 1800.0
 
 CHECKSUM_ALGORITHMS: dict[str, Callable[[], Any]] = {
     "sha1": hashlib.sha1,
     "sha256": hashlib.sha256,
 }
-
-
-def parts_prefix(upload_id: str) -> str:
-    return f"{PART_PREFIX}{upload_id}/"
-
-
-def part_key(upload_id: str, offset: int, nonce: str) -> str:
-    return f"{parts_prefix(upload_id)}{offset:015d}-{nonce}"
-
-
-def session_of_part(key: str) -> str | None:
-    """The upload id a temp key belongs to, if it is a part."""
-    if not key.startswith(PART_PREFIX):
-        return None
-    upload_id, _, _ = key[len(PART_PREFIX) :].partition("/")
-    return upload_id or None
-
-
-def part_keys(session: UploadSession) -> list[str]:
-    keys, offset = [], 0
-    for part in session.parts:
-        keys.append(part_key(session.upload_id, offset, part.nonce))
-        offset += part.size
-    return keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,32 +104,6 @@ class NewUpload:
     partials: tuple[str, ...] = ()
 
 
-def fields_document(fields: NewAssetFields) -> dict[str, Any]:
-    return {
-        "name": fields.name,
-        "title": fields.title,
-        "description": fields.description,
-        "tags": list(fields.tags),
-        "folder": fields.folder,
-        "category": fields.category,
-        "custom": dict(fields.custom),
-        "visibility": fields.visibility.value,
-    }
-
-
-def fields_from_document(doc: dict[str, Any]) -> NewAssetFields:
-    return NewAssetFields(
-        name=doc.get("name"),
-        title=doc.get("title"),
-        description=doc.get("description"),
-        tags=tuple(doc.get("tags") or ()),
-        folder=doc.get("folder") or "/",
-        category=doc.get("category"),
-        custom=dict(doc.get("custom") or {}),
-        visibility=Visibility(doc.get("visibility") or Visibility.CUSTOMER),
-    )
-
-
 class ResumableUploads:
     def __init__(self, deps: EngineDeps, totals: UploadTotals) -> None:
         self._store = deps.store
@@ -189,9 +118,15 @@ class ResumableUploads:
         #: open sessions a customer may have (0: no cap)
         self.max_open = deps.config.max_open_uploads
         self._last_progress: dict[str, float] = {}
-        self._nursery: trio.Nursery | None = None
-        #: the upload actor's mailbox, where commits replay the parts (set by ``run``)
-        self._uploads: Mailbox | None = None
+        self._commits = TusCommits(
+            deps,
+            ttl=self.ttl,
+            max_bytes=self.max_bytes,
+            progress=lambda session: self._progress(
+                session, session.offset, session.length, force=True
+            ),
+            forget=self._forget,
+        )
 
     # --- the session record ------------------------------------------------------------------
 
@@ -241,6 +176,12 @@ class ResumableUploads:
         """tus concatenation's final upload: the partials ``new.partials`` names, complete
         and the caller's, committed as one asset now (see ``engine.tus_concatenation``)."""
         policy.require_writer(new.principal)
+        resent = await self._resent_final(new)
+        if resent is not None:
+            if resent.state is UploadState.COMMITTED:
+                return resent, None
+            # Its commit's instance died (or it is live: then a 409).
+            return await self._commits.commit(resent)
         await self._check_open_sessions(new.principal)
         upload_id = uuid.uuid4().hex
         partial_ids = list(new.partials)
@@ -250,7 +191,7 @@ class ResumableUploads:
             partial_ids,
             upload_id,
             max_bytes=self.max_bytes,
-            hold_for=self.ttl + COMMIT_LEASE,
+            hold_for=self.ttl + PARTIAL_HOLD,
         )
         length = sum(partial.length or 0 for partial in partials)
         try:
@@ -261,11 +202,26 @@ class ResumableUploads:
             with trio.move_on_after(30, shield=True):
                 await release_partials(self._catalog, partial_ids, upload_id)
             raise
-        # the partials are in use here: the cleanup leaves them alone while the commit runs
-        with contextlib.ExitStack() as held:
-            for partial_id in partial_ids:
-                held.enter_context(self._in_flight.upload_sessions.holding(partial_id))
-            return await self._commit_detached(session)
+        return await self._commits.commit(session)
+
+    async def _resent_final(self, new: NewUpload) -> UploadSession | None:
+        """The final upload these very partials went into already, by this user, if it is
+        being (or was) committed: a client that lost the answer sends the final again."""
+        if not new.partials:
+            return None
+        first = await self._catalog.get_upload(new.partials[0])
+        if first is None or first.final_id is None or first.user_id != new.principal.user_id:
+            return None
+        final = await self._catalog.get_upload(first.final_id)
+        if (
+            final is None
+            or final.customer_id != new.principal.customer_id
+            or final.user_id != new.principal.user_id
+            or final.partials != list(new.partials)
+            or final.state not in (UploadState.COMMITTING, UploadState.COMMITTED)
+        ):
+            return None
+        return final
 
     def _check_length(self, length: int) -> None:
         if length == 0:
@@ -299,27 +255,35 @@ class ResumableUploads:
     async def terminate(self, principal: Principal, upload_id: str) -> None:
         """End an upload: its bytes are removed at once; what remains until it would have
         expired is a tombstone (its id, owner and state) so that any instance answers 410."""
-        for _ in range(8):
-            session = await self.get_writable(principal, upload_id)
-            if session.state is UploadState.COMMITTING and not self._lease_over(session):
-                raise Conflict("the upload is being committed")
-            if session.final_id is not None:
-                raise Conflict("the partial upload belongs to a final upload")
-            tombstone = replace(
-                session,
-                state=UploadState.TERMINATED,
-                parts=[],
-                metadata="",
-                filename="",
-                fields={},
-                error=None,
-                commit_until=None,
-                revision=session.revision + 1,
-            )
-            if await self._catalog.replace_upload(tombstone, session.revision):
-                self._forget(upload_id)
-                await self._remove_parts(upload_id)
-                return
+        session = await self.get_writable(principal, upload_id)
+        # Holding the commit lease: no commit starts (or is taken over) meanwhile, and one that
+        # runs makes this a 409.
+        async with self._commits.excluding_commits(upload_id):
+            for _ in range(8):
+                session = await self.get_writable(principal, upload_id)
+                if session.final_id is not None:
+                    raise Conflict("the partial upload belongs to a final upload")
+                if (
+                    session.state is UploadState.COMMITTING
+                    and session.commit_asset_id
+                    and await self._catalog.get(session.commit_asset_id) is not None
+                ):
+                    # A commit that died after making the asset: the upload is done.
+                    raise Conflict("the upload was committed; ask for its state")
+                tombstone = replace(
+                    session,
+                    state=UploadState.TERMINATED,
+                    parts=[],
+                    metadata="",
+                    filename="",
+                    fields={},
+                    error=None,
+                    revision=session.revision + 1,
+                )
+                if await self._catalog.replace_upload(tombstone, session.revision):
+                    self._forget(upload_id)
+                    await remove_parts(self._store, upload_id)
+                    return
         raise Conflict("the upload changed too often; try again")
 
     async def discard(self, upload_id: str) -> None:
@@ -334,14 +298,8 @@ class ResumableUploads:
             ):
                 return
             if await self._catalog.delete_upload(upload_id, session.revision):
-                await self._remove_parts(upload_id)
+                await remove_parts(self._store, upload_id)
                 self._forget(upload_id)
-
-    async def _remove_parts(self, upload_id: str) -> None:
-        """Every blob under the session's prefix: its parts, and those of appends that lost a
-        race and could not remove their own."""
-        async for blob in self._store.list(TEMP_BUCKET, parts_prefix(upload_id)):
-            await self._store.delete(TEMP_BUCKET, blob.key)
 
     # --- appending -----------------------------------------------------------------------------
 
@@ -366,17 +324,23 @@ class ResumableUploads:
         if session.concat == FINAL:
             if session.state is UploadState.COMMITTED and not content_length:
                 return session, None  # a look
+            if session.state is UploadState.COMMITTING and not content_length:
+                return await self._commits.commit(session)  # a takeover, or a 409 while live
             raise Forbidden("a final upload takes no bytes: its partial uploads have them")
         if checksum is not None and checksum.algorithm not in CHECKSUM_ALGORITHMS:
             raise InvalidInput(f"checksum algorithm {checksum.algorithm!r} is not supported")
         if session.state is UploadState.FAILED:
             raise Gone("the upload's content was refused; start a new upload")
         finished = session.state is UploadState.COMMITTED
-        if finished or (session.state is UploadState.COMMITTING and not self._lease_over(session)):
+        if finished or session.state is UploadState.COMMITTING:
             if offset != session.offset:
                 raise OffsetMismatch(f"the upload is at offset {session.offset}, not {offset}")
             if finished and not content_length:
                 return session, None  # a retry of the last request, or a look
+            if not content_length:
+                # The last request again: its commit's instance died (take it over) or the
+                # commit is live (409).
+                return await self._commits.commit(session)
             raise Conflict(
                 "the upload is complete: it takes no more bytes"
                 if finished
@@ -403,7 +367,7 @@ class ResumableUploads:
         with self._in_flight.upload_sessions.holding(upload_id):
             session = await self._receive(session, body, total, checksum)
             if session.complete and session.concat != PARTIAL:
-                return await self._commit_detached(session)
+                return await self._commits.commit(session)
             return session, None
 
     async def _receive(
@@ -531,165 +495,22 @@ class ResumableUploads:
             f"another request moved the upload on meanwhile (now at offset {current.offset})"
         )
 
-    # --- committing ----------------------------------------------------------------------------
+    # --- committing (``engine.tus_commit``) ----------------------------------------------------
 
     async def run(
         self, uploads: Mailbox, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Host commits: one runs to its end even if the request that started it goes away
-        (the client learns the outcome from ``HEAD`` or ``GET``), and is cancelled only when
-        the engine stops. A commit replays the parts into a session of the upload actor
-        (``uploads``, its mailbox: this end is owned and closed here)."""
-        async with uploads, trio.open_nursery() as nursery:
-            self._nursery = nursery
-            self._uploads = uploads
-            task_status.started()
-            try:
-                await trio.sleep_forever()
-            finally:
-                self._nursery = None
-                self._uploads = None
+        """Host the commits (``TusCommits.run``; ``uploads``: the upload actor's mailbox)."""
+        await self._commits.run(uploads, task_status=task_status)
 
-    async def _commit_detached(self, session: UploadSession) -> tuple[UploadSession, Asset | None]:
-        nursery = self._nursery
-        if nursery is None:
-            raise EngineStopped("the engine is not running")
-        done = trio.Event()
-        result: list[outcome.Outcome[tuple[UploadSession, Asset | None]]] = []
-
-        async def job() -> None:
-            try:
-                with self._in_flight.upload_sessions.holding(session.upload_id):
-                    result.append(outcome.Value(await self._commit(session)))
-            except Exception as error:
-                result.append(outcome.Error(error))
-            except BaseException:
-                stopped = EngineStopped("the service is stopping; send the last request again")
-                result.append(outcome.Error(stopped))
-                raise
-            finally:
-                done.set()
-
-        nursery.start_soon(job)
-        await done.wait()
-        return result[0].unwrap()
-
-    async def _commit(self, session: UploadSession) -> tuple[UploadSession, Asset | None]:
-        taken = replace(
-            session,
-            state=UploadState.COMMITTING,
-            commit_until=utc_now() + timedelta(seconds=COMMIT_LEASE),
-            revision=session.revision + 1,
-        )
-        if not await self._catalog.replace_upload(taken, session.revision):
-            raise Conflict("the upload changed meanwhile; ask for its state")
-        session = taken
-        self._progress(session, session.offset, session.length, force=True)
-        try:
-            asset = await self._replay(session)
-        except BaseException as error:
-            refused = isinstance(error, (*_REFUSALS, KeyError))
-            with trio.move_on_after(30, shield=True):
-                await self._after_failed_commit(session, error, refused)
-            if isinstance(error, KeyError):
-                raise Gone("the upload's stored bytes are missing; start a new upload") from None
-            raise
-        done = replace(
-            session,
-            state=UploadState.COMMITTED,
-            asset_id=asset.asset_id,
-            parts=[],
-            commit_until=None,
-            expires_at=utc_now() + timedelta(seconds=self.ttl),
-            revision=session.revision + 1,
-        )
-        with trio.move_on_after(30, shield=True):
-            try:
-                if not await self._catalog.replace_upload(done, session.revision):
-                    logger.error("upload %s: committed, but its record changed", done.upload_id)
-                for key in part_keys(session):
-                    await self._store.delete(TEMP_BUCKET, key)
-                await self._remove_partials(session)
-            except Exception:
-                # The asset exists; the cleanup removes what is left once the session expires.
-                logger.exception("upload %s: could not tidy up after its commit", done.upload_id)
-        self._forget(session.upload_id)
-        return done, asset
-
-    async def _remove_partials(self, final: UploadSession) -> None:
-        """A final upload's partials, once its content was committed or refused."""
-        for upload_id in final.partials:
-            await self._catalog.delete_upload(upload_id)
-            await self._remove_parts(upload_id)
-            self._forget(upload_id)
-
-    async def _stored_keys(self, session: UploadSession) -> list[str]:
-        if session.concat != FINAL:
-            return part_keys(session)
-        partials = await claimed_partials(self._catalog, session)
-        return [key for partial in partials for key in part_keys(partial)]
-
-    async def _replay(self, session: UploadSession) -> Asset:
-        spec = UploadSpec(
-            principal=session.principal,
-            filename=session.filename,
-            max_bytes=self.max_bytes,
-            declared_type=session.declared_type,
-            expected_bytes=session.length,
-            upload_id=session.upload_id,
-            replay=True,
-        )
-        keys = await self._stored_keys(session)
-        if self._uploads is None:
-            raise EngineStopped("the engine is not running")
-        handle = await ask(self._uploads, BeginUpload(spec))
-        async with handle:
-            for key in keys:
-                async for data in self._store.read(TEMP_BUCKET, key):
-                    await handle.write(data)
-            return await handle.commit(
-                fields_from_document(session.fields), declared_type=session.declared_type
-            )
-
-    async def _after_failed_commit(
-        self, session: UploadSession, error: BaseException, refused: bool
-    ) -> None:
-        """A refused content fails the upload for good (its bytes go); anything else (a
-        backend down, a shutdown) hands the complete upload back, to be committed by a retry."""
-        try:
-            if refused:
-                reason = getattr(error, "reason", None) or "the upload's bytes are missing"
-                failed = replace(
-                    session,
-                    state=UploadState.FAILED,
-                    parts=[],
-                    commit_until=None,
-                    error={"kind": type(error).__name__, "reason": reason},
-                    revision=session.revision + 1,
-                )
-                await self._catalog.replace_upload(failed, session.revision)
-                await self._remove_parts(session.upload_id)
-                await self._remove_partials(session)
-                self._forget(session.upload_id)
-            elif session.concat == FINAL:
-                # The client can't retry a final upload by a PATCH: it sends it again, which
-                # needs its partials free (and this one gone).
-                await self._catalog.delete_upload(session.upload_id, session.revision)
-                await release_partials(self._catalog, session.partials, session.upload_id)
-                self._forget(session.upload_id)
-            else:
-                back = replace(
-                    session,
-                    state=UploadState.RECEIVING,
-                    commit_until=None,
-                    revision=session.revision + 1,
-                )
-                await self._catalog.replace_upload(back, session.revision)
-        except Exception:
-            logger.exception("upload %s: could not record the failed commit", session.upload_id)
-
-    def _lease_over(self, session: UploadSession) -> bool:
-        return session.commit_until is None or session.commit_until <= utc_now()
+    async def look(self, principal: Principal, upload_id: str) -> UploadSession:
+        """tus's ``HEAD``: the session (as ``get_writable``). One being committed by an
+        instance that died is taken over here, in the background: the answer is the offset,
+        as tus wants, and the client's next look finds the asset."""
+        session = await self.get_writable(principal, upload_id)
+        if session.state is UploadState.COMMITTING:
+            self._commits.take_over_soon(session)
+        return session
 
     # --- progress ------------------------------------------------------------------------------
 

@@ -71,8 +71,10 @@ class UploadSpec:
     #: the bytes are a resumable upload's stored parts, replayed for its commit: they were
     #: counted and reported as they arrived, so this session reports only its outcome
     replay: bool = False
-    #: the id the asset gets if this upload creates one, when the caller fixed it already
-    #: (``None``: a new id)
+    #: the id a new asset gets (a tus commit fixes it beforehand, so that a commit taken over
+    #: after a crash finds the asset its first attempt made); ``None``: a fresh one. A fixed
+    #: id's bytes go through the temp bucket, never straight to its key: an earlier attempt's
+    #: blob may be there already
     asset_id: str | None = None
 
 
@@ -382,13 +384,16 @@ class UploadActor:
 
     async def _route(self, session: _Session) -> None:
         """Decide where the bytes go and open the writer there. A new asset on a spooled store
-        goes straight to its final key — the bucket of the type its first bytes show, the
-        caller's asset id or a new one; anything else to the temp bucket; content of no type
-        stored here nowhere but the spool (the commit then rejects it)."""
+        goes straight to its final key — the bucket of the type its first bytes show, under a
+        new asset id — and content of no type stored here nowhere but the spool (the commit
+        then rejects it). Anything else goes to the temp bucket: a new version (its number is
+        reserved at commit), and a new asset whose id the caller fixed (a tus commit taken
+        over: the first attempt's blob may be at that key already, and must not be replaced
+        before the versioning actor has compared the content)."""
         session.routed = True
         spec = session.spec
         bucket, key = TEMP_BUCKET, session.temp_key
-        if self._spooled and spec.target_asset_id is None:
+        if self._spooled and spec.target_asset_id is None and spec.asset_id is None:
             try:
                 detected = self._inspector.sniff(bytes(session.head), spec.filename)
             except AssetServiceError:
@@ -396,7 +401,7 @@ class UploadActor:
             asset_type = self._inspector.asset_types().get(detected.type) if detected else None
             if asset_type is None:
                 return
-            session.asset_id = session.asset_id or new_asset_id()
+            session.asset_id = new_asset_id()
             bucket = asset_type.bucket
             key = storage_key(spec.principal.customer_id, session.asset_id, 1)
             # The orphan sweep leaves the asset alone while its blob has no record yet.
@@ -515,7 +520,13 @@ class UploadActor:
                 self._records, AddVersion(spec.target_asset_id, spec.principal, staged)
             )
         return await ask(
-            self._records, CreateAsset(spec.principal, staged, request.fields or NewAssetFields())
+            self._records,
+            CreateAsset(
+                spec.principal,
+                staged,
+                request.fields or NewAssetFields(),
+                asset_id=session.asset_id,
+            ),
         )
 
     async def _stage(self, session: _Session, declared_type: str | None) -> StagedContent:
@@ -556,7 +567,6 @@ class UploadActor:
             detected=detected,
             description=description,
             original_filename=spec.filename,
-            asset_id=session.asset_id,
             placed=session.placed,
         )
 

@@ -88,11 +88,9 @@ class StagedContent:
     detected: Detected
     description: Description
     original_filename: str
-    #: the id a new asset gets, when the upload decided it before its bytes arrived (it wrote
-    #: them at the final key, or its caller fixed the id); ``None``: a new one
-    asset_id: str | None = None
-    #: ``(bucket, key)`` where the content already is, complete: version 1's own key, so
-    #: nothing is copied (the creation removes it if it fails)
+    #: ``(bucket, key)`` where the content already is, complete: version 1's own key (its id,
+    #: ``CreateAsset.asset_id``, of the upload's own making), so nothing is copied (the
+    #: creation removes it if it fails)
     placed: tuple[str, str] | None = None
 
     def as_version(self, number: int, key: str) -> Version:
@@ -121,6 +119,9 @@ class CreateAsset(Request[Asset]):
     principal: Principal
     staged: StagedContent
     fields: NewAssetFields
+    #: fixed beforehand (a tus commit): if an asset with this id exists already with the same
+    #: content, an earlier attempt made it, and it is the answer (see ``_existing``)
+    asset_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +206,13 @@ class VersioningActor:
         policy.require_writer(create.principal)
         staged, fields, who = create.staged, create.fields, create.principal
         asset_type = self._asset_types()[staged.detected.type]
-        asset_id = staged.asset_id or new_asset_id()
+        asset_id = create.asset_id or new_asset_id()
+        if create.asset_id is not None and staged.placed is None:
+            # Content placed at its final key came with an id of the upload's own making: no
+            # earlier attempt can have used it.
+            existing = await self._existing(create)
+            if existing is not None:
+                return existing
         key = storage_key(who.customer_id, asset_id, 1)
         if staged.placed is not None and staged.placed != (asset_type.bucket, key):
             raise RuntimeError(f"content placed at {staged.placed}, not at {key}")
@@ -253,12 +260,35 @@ class VersioningActor:
                 if self.before_commit is not None:  # previews: pending before the commit
                     await self.before_commit(asset, version)
                 await self._catalog.insert(asset)
+            except KeyError:
+                # Only a fixed id can be taken: an earlier attempt of this very commit, whose
+                # blob at ``key`` holds the same content — it stays, and so does its record.
+                existing = await self._existing(create)
+                if existing is None:
+                    raise
+                return existing
             except BaseException:
                 with trio.move_on_after(30, shield=True):
                     if is_published(asset):
                         await unpublish(self._store, asset_type.bucket, key)
                     await self._store.delete(asset_type.bucket, key)
                 raise
+        return asset
+
+    async def _existing(self, create: CreateAsset) -> Asset | None:
+        """The asset an earlier attempt of this creation made under its fixed id, if any. The
+        same id with other content or another owner is never answered with."""
+        assert create.asset_id is not None
+        asset = await self._catalog.get(create.asset_id)
+        if asset is None:
+            return None
+        first = asset.version(1)  # ``None`` once pruned: the id was this upload's all the same
+        if asset.customer_id != create.principal.customer_id or (
+            first is not None and first.checksum != create.staged.checksum
+        ):
+            raise Conflict("the asset id fixed for this upload belongs to other content")
+        # The staged copy is not needed: the upload actor removes what is left in the temp
+        # bucket.
         return asset
 
     async def _add(self, asset_id: str, principal: Principal, staged: StagedContent) -> Asset:

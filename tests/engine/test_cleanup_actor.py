@@ -139,6 +139,7 @@ def recorded_passes(monkeypatch) -> list[tuple[float, str]]:
     async def nothing(self, report):
         await trio.lowlevel.checkpoint()
 
+    monkeypatch.setattr(CleanupActor, "_sweep_spool", nothing)
     monkeypatch.setattr(CleanupActor, "_remove_expired_uploads", nothing)
     monkeypatch.setattr(CleanupActor, "_remove_temp", remove_temp)
     monkeypatch.setattr(CleanupActor, "_purge_trash", nothing)

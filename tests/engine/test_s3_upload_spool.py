@@ -213,12 +213,22 @@ async def test_an_abandoned_upload_leaves_nothing(engine_on_s3, store, spool_dir
     assert spooled(spool_dir) == []
 
 
-async def test_the_callers_asset_id_is_the_new_assets(engine_on_s3, store) -> None:
+async def test_an_asset_id_fixed_by_the_caller_goes_through_the_temp_bucket(
+    engine_on_s3, store, spool_dir
+) -> None:
+    """A tus commit fixes the id beforehand: the key may hold its first attempt's blob, so the
+    bytes are not written there before the versioning actor compared the content."""
     asset_id = str(uuid.uuid4())
     async with engine_on_s3() as engine:
+        requests = Requests(store)
         asset = await send(engine, content(6 * MiB), asset_id=asset_id)
     assert asset.asset_id == asset_id
     assert asset.storage.key == f"acme/{asset_id}/v1"
+    assert requests.touched(store.physical(TEMP_BUCKET))
+    assert len(requests.copies()) == 1
+    assert requests.gets() == []  # inspected from the spool all the same
+    assert spooled(spool_dir) == []
+    assert await trio.to_thread.run_sync(server_view, store) == [f"{DOCUMENTS}/acme/{asset_id}/v1"]
 
 
 async def test_a_new_version_is_spooled_and_placed_from_the_temp_bucket(

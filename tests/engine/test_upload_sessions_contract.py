@@ -38,7 +38,7 @@ async def test_a_session_round_trips(catalog: UploadSessions):
         offset=300,
         parts=[UploadPart(100, "aa"), UploadPart(200, "bb")],
         error={"kind": "UnsupportedContent", "reason": "no"},
-        commit_until=utc_now(),
+        commit_asset_id="6f1c0b52-2d8e-4b8a-9d7e-0e3c4b5a6d7f",
         state=UploadState.COMMITTING,
     )
     await catalog.insert_upload(original)

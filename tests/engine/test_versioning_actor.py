@@ -305,3 +305,23 @@ async def test_an_asset_being_created_is_in_flight(open_test_engine, monkeypatch
         asset = await upload(engine, [b"TXT: new"])
         assert seen == [True]
         assert asset.asset_id not in engine.in_flight.assets
+
+
+async def test_a_fixed_asset_id_made_already_is_the_answer_never_a_second_asset(
+    open_test_engine,
+):
+    """A tus commit fixes the asset id beforehand: an attempt after one that made the asset
+    gets that asset back (its blob untouched, nothing left in temp); the same id with other
+    content is a Conflict, and also leaves the existing asset as it was."""
+    async with open_test_engine() as engine:
+        fixed = "0b7c3a4e-5d6f-4a1b-8c9d-0e1f2a3b4c5d"
+        first = await upload(engine, [b"TXT: the content"], asset_id=fixed)
+        assert first.asset_id == fixed
+        again = await upload(engine, [b"TXT: the content"], asset_id=fixed)
+        assert again.asset_id == fixed and again.revision == first.revision
+        with pytest.raises(Conflict):
+            await upload(engine, [b"TXT: other content"], asset_id=fixed)
+        assert await blob_keys(engine) == [f"acme/{fixed}/v1"]
+        kept = b"".join([c async for c in engine.read(first, first.version(1))])
+        assert kept == b"TXT: the content"
+        assert [blob.key async for blob in engine.store.list(TEMP_BUCKET)] == []

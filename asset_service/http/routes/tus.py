@@ -271,6 +271,8 @@ async def override_method(upload_id: str) -> Response:
         )
     },
     problems=[400, 401, 403, 404, 410, 412, 503],
+    description="An upload whose commit's instance died (its 10 s lease lapsed) is taken over "
+    "in the background: this answers the offset at once, a later HEAD or GET shows `Asset-Id`.",
     parameters=[param.TUS_RESUMABLE],
 )
 async def upload_status(upload_id: str) -> Response:
@@ -319,7 +321,9 @@ async def upload_status(upload_id: str) -> Response:
     "`Upload-Checksum`; a mismatching checksum is a 460 and the bytes are dropped. The request "
     "that brings the last byte answers once the upload went through the same checks as a "
     "multipart upload — with the 4xx of refused content (the upload is then gone: 410), or 204 "
-    "and `Asset-Id`. A complete upload takes no more bytes (409).",
+    "and `Asset-Id`. A complete upload takes no more bytes (409). The last PATCH sent again "
+    "without bytes answers with the asset; if the instance committing it died, it takes the "
+    "commit over (once its 10 s lease lapsed; 409 while it is alive).",
     parameters=[
         param.TUS_RESUMABLE,
         param.UPLOAD_OFFSET,
@@ -367,7 +371,7 @@ async def append_upload(upload_id: str) -> Response:
     responses={204: Reply("its bytes are removed", headers=replies.TUS_RESUMABLE)},
     problems=[400, 401, 403, 404, 409, 410, 412, 503],
     description="The bytes received are removed at once; until the upload would have expired, "
-    "its URL answers 410.",
+    "its URL answers 410. 409 while the upload is being committed, or once its asset exists.",
     parameters=[param.TUS_RESUMABLE],
 )
 async def terminate_upload(upload_id: str) -> Response:
