@@ -216,7 +216,9 @@ class MinioBlobWriter(BlobWriter):
         # does once a slot is free — that is the backpressure.
         self._send, self._receive = trio.open_memory_channel[tuple[int, bytes]](0)
         self._slots = trio.Semaphore(PARTS_IN_FLIGHT)
-        self._buffer = bytearray()
+        #: the chunks of the part being gathered, joined once it holds ``part_size`` bytes
+        self._chunks: list[bytes] = []
+        self._buffered = 0
         self._size = 0
         self._parts_sent = 0
         self._etags: dict[int, str] = {}
@@ -303,11 +305,19 @@ class MinioBlobWriter(BlobWriter):
             raise self._failure()
         self._size += len(data)
         self.last_write = time.time()
-        self._buffer += data
-        while len(self._buffer) >= self._part_size:
-            part = bytes(memoryview(self._buffer)[: self._part_size])
-            del self._buffer[: self._part_size]
-            await self._send_part_to_pump(part)
+        # Kept until joined into the part, so it must not change under us.
+        self._chunks.append(data if isinstance(data, bytes) else bytes(data))
+        self._buffered += len(data)
+        if self._buffered >= self._part_size:
+            # Parts need not be of one size (only at least 5 MiB, but the last): the chunks are
+            # joined as they are, one copy.
+            await self._send_part_to_pump(self._take_part())
+
+    def _take_part(self) -> bytes:
+        part = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks = []
+        self._buffered = 0
+        return part
 
     async def _send_part_to_pump(self, part: bytes) -> None:
         if not self._pumping:
@@ -321,10 +331,9 @@ class MinioBlobWriter(BlobWriter):
     async def complete(self) -> int:
         if self._closed:
             raise self._failure()
-        if self._pumping and self._buffer:
+        if self._pumping and self._chunks:
             # The last part may be shorter than the minimum.
-            part, self._buffer = bytes(self._buffer), bytearray()
-            await self._send_part_to_pump(part)
+            await self._send_part_to_pump(self._take_part())
         self._closed = True
         self._send.close()
         if self._pumping:
@@ -346,7 +355,7 @@ class MinioBlobWriter(BlobWriter):
         else:
             if self._removed:
                 raise self._failure()
-            data, self._buffer = bytes(self._buffer), bytearray()
+            data = self._take_part() if self._chunks else b""
             with trio.CancelScope(shield=True):
                 await self._thread(
                     self._store.client.put_object,
@@ -364,7 +373,7 @@ class MinioBlobWriter(BlobWriter):
             return
         self._aborted = True
         self._closed = True
-        self._buffer = bytearray()
+        self._chunks = []
         self._send.close()
         with trio.move_on_after(ABORT_WAIT, shield=True):
             if self._pumping:
