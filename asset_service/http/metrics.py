@@ -221,5 +221,11 @@ class EngineCollector(Collector):
             "asset_events_dropped",
             "Events a slow subscriber (a WebSocket client, a plugin) did not get because its "
             "buffer was full.",
-            value=engine.hub.dropped,
+            value=engine.hub.dropped + engine.events.dropped,
+        )
+        yield CounterMetricFamily(
+            "asset_events_unlogged",
+            "Events the shared event log refused (or had no room for): delivered to this "
+            "instance's WebSocket clients only.",
+            value=engine.events.unlogged,
         )
