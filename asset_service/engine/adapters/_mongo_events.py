@@ -1,5 +1,6 @@
-"""``EventLog`` on MongoDB: an ``events`` collection whose ``_id`` is the event's sequence number,
-taken from a counter document (``event_sequence``) by one ``$inc`` per appended batch.
+"""``EventLog`` on MongoDB: an ``events`` collection whose ``seq`` (unique) is the event's
+sequence number, taken from a counter document (``event_sequence``) by one ``$inc`` per
+appended batch. (``seq``, not ``_id``: nx-27017 cannot store a number as ``_id``.)
 
 Two instances' batches take their numbers in one order and may be written in the other, so a
 reader can briefly see a gap; ``event_relay`` waits a moment for it to fill (a number taken by
@@ -30,9 +31,10 @@ from ..events import Event
 logger = logging.getLogger(__name__)
 
 EVENT_INDEXES = [
+    IndexModel([("seq", ASCENDING)], name="event_seq", unique=True),
     IndexModel([("logged_at", ASCENDING)], name="event_logged_at"),
     IndexModel(
-        [("customer_id", ASCENDING), ("upload_id", ASCENDING), ("_id", DESCENDING)],
+        [("customer_id", ASCENDING), ("upload_id", ASCENDING), ("seq", DESCENDING)],
         name="event_upload",
     ),
 ]
@@ -41,7 +43,7 @@ WATCH_WAIT_MS = 500
 
 
 def _logged(document: dict[str, Any]) -> LoggedEvent:
-    return LoggedEvent(format_event_id(int(document["_id"])), event_from_document(document["e"]))
+    return LoggedEvent(format_event_id(int(document["seq"])), event_from_document(document["e"]))
 
 
 class MongoEventLog:
@@ -62,7 +64,7 @@ class MongoEventLog:
             first = int(counter["n"]) - count + 1
             documents = [
                 {
-                    "_id": first + offset,
+                    "seq": first + offset,
                     "logged_at": now,
                     "customer_id": event.customer_id,
                     "upload_id": upload_id_of(event),
@@ -71,31 +73,31 @@ class MongoEventLog:
                 for offset, event in enumerate(events)
             ]
             db.events.insert_many(documents, ordered=True)
-            return [format_event_id(document["_id"]) for document in documents]
+            return [format_event_id(document["seq"]) for document in documents]
 
         return await self._call(append)
 
     async def events_after(self, after: int, limit: int) -> list[LoggedEvent]:
         def find(db: Any) -> list[dict[str, Any]]:
-            return list(db.events.find({"_id": {"$gt": after}}).sort("_id", ASCENDING).limit(limit))
+            return list(db.events.find({"seq": {"$gt": after}}).sort("seq", ASCENDING).limit(limit))
 
         return [_logged(document) for document in await self._call(find)]
 
     async def latest_event_id(self) -> int:
         def latest(db: Any) -> int:
-            found = list(db.events.find({}, {"_id": 1}).sort("_id", DESCENDING).limit(1))
-            return int(found[0]["_id"]) if found else 0
+            found = list(db.events.find({}, {"seq": 1}).sort("seq", DESCENDING).limit(1))
+            return int(found[0]["seq"]) if found else 0
 
         return await self._call(latest)
 
     async def has_event(self, number: int) -> bool:
-        found = await self._call(lambda db: db.events.find_one({"_id": number}, {"_id": 1}))
+        found = await self._call(lambda db: db.events.find_one({"seq": number}, {"seq": 1}))
         return found is not None
 
     async def last_upload_progress(self, customer_id: str, upload_id: str) -> LoggedEvent | None:
         def find(db: Any) -> list[dict[str, Any]]:
             selector = {"customer_id": customer_id, "upload_id": upload_id}
-            return list(db.events.find(selector).sort("_id", DESCENDING).limit(1))
+            return list(db.events.find(selector).sort("seq", DESCENDING).limit(1))
 
         found = await self._call(find)
         return _logged(found[0]) if found else None
@@ -104,11 +106,11 @@ class MongoEventLog:
         def prune(db: Any) -> int:
             # the newest ``keep_last`` stay whatever their age: the id below which to look
             boundary = list(
-                db.events.find({}, {"_id": 1}).sort("_id", DESCENDING).skip(keep_last).limit(1)
+                db.events.find({}, {"seq": 1}).sort("seq", DESCENDING).skip(keep_last).limit(1)
             )
             if not boundary:
                 return 0
-            selector = {"_id": {"$lte": boundary[0]["_id"]}, "logged_at": {"$lt": before}}
+            selector = {"seq": {"$lte": boundary[0]["seq"]}, "logged_at": {"$lt": before}}
             return int(db.events.delete_many(selector).deleted_count)
 
         return await self._call(prune)

@@ -62,10 +62,12 @@ def event_json(delivered: Delivered) -> dict[str, Any]:
 
 def _since() -> int | None:
     """``?since=``: ``ValueError`` (its message for the client) unless an id."""
-    raw = websocket.args.get("since")
-    if raw is None:
+    given = websocket.args.getlist("since")
+    if not given:
         return None
-    return parse_event_id(raw)
+    if len(given) > 1:
+        raise ValueError("give it once")
+    return parse_event_id(given[0])
 
 
 def _token() -> str:
