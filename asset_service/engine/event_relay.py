@@ -179,7 +179,7 @@ class EventRelay:
         async with trio.open_nursery() as nursery:
             watch = getattr(self.log, "watch_events", None)
             if watch is not None:
-                self._watching = await nursery.start(self._watched, watch)
+                await nursery.start(self._watched, watch)
             nursery.start_soon(self._append)
             nursery.start_soon(self._tail)
             nursery.start_soon(self._prune)
@@ -187,12 +187,29 @@ class EventRelay:
             task_status.started()
 
     async def _watched(
-        self, watch: Any, *, task_status: trio.TaskStatus[bool] = trio.TASK_STATUS_IGNORED
+        self, watch: Any, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
+        """The log's change stream, for as long as it lasts; the tail polls slowly meanwhile."""
+        relay = self
+
+        class Started:
+            done = False
+
+            def started(self, watching: bool = False) -> None:
+                relay._watching = watching
+                self.done = True
+                task_status.started()
+
+        status = Started()
         try:
-            await watch(self.wake, task_status=task_status)
+            await watch(self.wake, task_status=status)
+        except Exception:
+            # The stream only speeds things up: the tail polls without it.
+            logger.exception("the event log's change stream failed")
         finally:
             self._watching = False
+            if not status.done:
+                task_status.started()
 
     async def _append(self) -> None:
         async with self._queue_receive:

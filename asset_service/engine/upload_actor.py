@@ -145,14 +145,21 @@ class UploadHandle:
             asset = await ask(self._chunks, CommitUpload(fields, declared_type))
         except EngineStopped:
             raise self._session.failure_or_stopped() from None
+        except AssetServiceError:
+            await self._outcome_logged()
+            raise
         finally:
             await self.aclose()
-        # Once the caller has the answer, every instance can read the upload's outcome.
+        await self._outcome_logged()
+        return asset
+
+    async def _outcome_logged(self) -> None:
+        """Until the upload's last event is in the event log (bounded): once the caller has
+        the answer, every instance can read the upload's outcome."""
         last = self._session.last_event
         if last is not None:
             with trio.move_on_after(LOGGED_WAIT):
                 await last.logged.wait()
-        return asset
 
     async def aclose(self) -> None:
         self._chunks.close()

@@ -186,3 +186,46 @@ async def test_two_relays_on_one_log_deliver_one_sequence(autojump_clock):
         assert [(d.id, d.event.data) for d in got_a] == [(d.id, d.event.data) for d in got_b]
         assert sorted(numbers(got_a)) == list(range(6))
         nursery.cancel_scope.cancel()
+
+
+class WatchedLog(MemoryEventLog):
+    """A log with a change stream (as MongoDB on a replica set): ``notify`` is an insert."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wake = None
+
+    async def watch_events(self, wake, *, task_status=trio.TASK_STATUS_IGNORED):
+        self.wake = wake
+        task_status.started(True)
+        await trio.sleep_forever()
+
+
+async def test_a_change_stream_wakes_the_tail_between_slow_polls(autojump_clock):
+    log = WatchedLog()
+    async with trio.open_nursery() as nursery:
+        relay = await started(nursery, EventRelay(log, poll_interval=0.1))
+        async with relay.subscribe() as stream:
+            await trio.sleep(5.5)  # between two of the slow polls (every second)
+            start = trio.current_time()
+            await log.append_events([event(1)], now=0.0)  # another instance's append
+            assert log.wake is not None
+            log.wake()
+            await take(stream, 1)
+            assert trio.current_time() - start < 0.1  # woken, not polled (1 s while watched)
+        nursery.cancel_scope.cancel()
+
+
+class BrokenWatchLog(MemoryEventLog):
+    async def watch_events(self, wake, *, task_status=trio.TASK_STATUS_IGNORED):
+        raise RuntimeError("no stream today")
+
+
+async def test_a_failing_change_stream_leaves_the_tail_polling(autojump_clock):
+    log = BrokenWatchLog()
+    async with trio.open_nursery() as nursery:
+        relay = await started(nursery, EventRelay(log, poll_interval=0.1))
+        async with relay.subscribe() as stream:
+            await log.append_events([event(1)], now=0.0)
+            assert numbers(await take(stream, 1)) == [1]
+        nursery.cancel_scope.cancel()
