@@ -49,6 +49,29 @@ class EventsGone(Exception):
     """The event a subscription should resume after is no longer (or never was) in the log."""
 
 
+class EventsUnavailable(Exception):
+    """The log could not be read for a subscription's replay (the catalog is down)."""
+
+
+class _Trouble:
+    """Logs a failure that repeats (the catalog is down: the tail fails ten times a second)
+    once with its traceback, then not again until it has recovered."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._failing = False
+
+    def failed(self) -> None:
+        if not self._failing:
+            logger.exception("%s (said once until it works again)", self._what)
+        self._failing = True
+
+    def worked(self) -> None:
+        if self._failing:
+            logger.warning("%s: works again", self._what)
+        self._failing = False
+
+
 @dataclass(frozen=True, slots=True)
 class Delivered:
     """What a subscriber receives: an event with its id. ``in_log`` is false for an event the
@@ -98,7 +121,10 @@ class Subscription:
 
     async def __anext__(self) -> Delivered:
         while self._replaying and not self._pending:
-            page = await self._log.events_after(self._after, READ_BATCH)
+            try:
+                page = await self._log.events_after(self._after, READ_BATCH)
+            except Exception as error:
+                raise EventsUnavailable("the event log cannot be read") from error
             for logged in page:
                 if logged.number > self._caught_up:
                     break
@@ -157,6 +183,8 @@ class EventRelay:
         #: subscribers dropped for falling behind
         self.dropped = 0
         self.running = False
+        self._append_trouble = _Trouble("could not append to the event log")
+        self._read_trouble = _Trouble("could not read the event log")
 
     # --- in: the hub's listener ---------------------------------------------------------
 
@@ -225,9 +253,10 @@ class EventRelay:
                 except Exception:
                     # The catalog is down or busy: the events still reach this instance's
                     # subscribers; the others' never hear of them.
-                    logger.exception("could not log %d events", len(batch))
+                    self._append_trouble.failed()
                     self._deliver_unlogged(batch)
                 else:
+                    self._append_trouble.worked()
                     self.wake()
                 finally:
                     for logged in batch:
@@ -239,8 +268,10 @@ class EventRelay:
             try:
                 full = await self._read()
             except Exception:
-                logger.exception("could not read the event log")
+                self._read_trouble.failed()
                 full = False
+            else:
+                self._read_trouble.worked()
             if full:
                 continue
             with trio.move_on_after(WATCHED_POLL if self._watching else self._poll):
@@ -304,8 +335,13 @@ class EventRelay:
     async def subscribe(self, since: int | None = None) -> AsyncIterator[Subscription]:
         """Every event from now on; with ``since``, first those the log holds after it.
         ``EventsGone`` when ``since`` is not in the log (pruned, or never an id)."""
-        if since is not None and not await self.log.has_event(since):
-            raise EventsGone(f"event {since} is no longer kept")
+        if since is not None:
+            try:
+                kept = await self.log.has_event(since)
+            except Exception as error:
+                raise EventsUnavailable("the event log cannot be read") from error
+            if not kept:
+                raise EventsGone(f"event {since} is no longer kept")
         send, receive = trio.open_memory_channel[Delivered](self._buffer)
         subscriber = _Subscriber(send)
         # No checkpoint between the two: what the tail fans out from here on comes live,

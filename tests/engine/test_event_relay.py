@@ -19,6 +19,7 @@ from asset_service.engine.event_relay import (
     Delivered,
     EventRelay,
     EventsGone,
+    EventsUnavailable,
     Retention,
     Subscription,
 )
@@ -229,3 +230,25 @@ async def test_a_failing_change_stream_leaves_the_tail_polling(autojump_clock):
             await log.append_events([event(1)], now=0.0)
             assert numbers(await take(stream, 1)) == [1]
         nursery.cancel_scope.cancel()
+
+
+class UnreadableLog(MemoryEventLog):
+    """The catalog is down for reads."""
+
+    async def events_after(self, after, limit):  # type: ignore[override]
+        raise ConnectionError("the catalog is down")
+
+    async def has_event(self, number):  # type: ignore[override]
+        raise ConnectionError("the catalog is down")
+
+
+async def test_an_unreadable_log_is_unavailable_and_said_once(autojump_clock, caplog):
+    async with trio.open_nursery() as nursery:
+        relay = await started(nursery, EventRelay(UnreadableLog(), poll_interval=0.1))
+        await trio.sleep(5)  # fifty failed reads
+        with pytest.raises(EventsUnavailable):
+            async with relay.subscribe(since=1):
+                pass
+        nursery.cancel_scope.cancel()
+    said = [r for r in caplog.records if "could not read the event log" in r.getMessage()]
+    assert len(said) == 1

@@ -32,7 +32,12 @@ from quart import Blueprint, websocket
 
 from asset_service.engine.errors import AssetServiceError
 from asset_service.engine.event_log import parse_event_id
-from asset_service.engine.event_relay import Delivered, EventsGone, Subscription
+from asset_service.engine.event_relay import (
+    Delivered,
+    EventsGone,
+    EventsUnavailable,
+    Subscription,
+)
 from asset_service.engine.events import visible_to
 from asset_service.engine.model import Principal, utc_now
 
@@ -48,7 +53,7 @@ BAD_REQUEST = 4000
 UNAUTHENTICATED = 4001
 FORBIDDEN = 4003
 GONE = 4010
-#: RFC 6455's "try again later": the client fell behind
+#: RFC 6455's "try again later": the client fell behind, or the event log can't be read
 TRY_AGAIN_LATER = 1013
 TOKEN_EXPIRED = UNAUTHENTICATED
 #: a close frame's reason is at most 123 bytes of UTF-8
@@ -137,9 +142,13 @@ async def events() -> None:
                 nursery.start_soon(_drain)
                 code, reason = TOKEN_EXPIRED, "the token has expired"
                 with trio.move_on_after(max(deadline, 0)):
-                    last = await _forward(principal, stream)
-                    code = TRY_AGAIN_LATER
-                    reason = f"too slow: reconnect with since={last}" if last else "too slow"
+                    try:
+                        last = await _forward(principal, stream)
+                    except EventsUnavailable as error:
+                        code, reason = TRY_AGAIN_LATER, str(error)
+                    else:
+                        code = TRY_AGAIN_LATER
+                        reason = f"too slow: reconnect with since={last}" if last else "too slow"
                 await websocket.close(code, reason)
                 nursery.cancel_scope.cancel()
     except EventsGone as error:
@@ -147,6 +156,8 @@ async def events() -> None:
         gone = {"event": "gone", "at": utc_now().isoformat(), "data": {"since": str(since)}}
         await websocket.send(json.dumps(gone))
         await websocket.close(GONE, _close_reason(ValueError(f"{error}: reload")))
+    except EventsUnavailable as error:
+        await _refuse(TRY_AGAIN_LATER, error)
 
 
 async def _forward(principal: Principal, stream: Subscription) -> str | None:
