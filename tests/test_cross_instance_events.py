@@ -21,7 +21,9 @@ from tests.api.helpers import TEXT_BYTES, file_part, multipart, multipart_type
 from tests.backends import moto_s3_url, new_bucket_prefix
 from tests.server_process import ServerProcess, mint_token, server_env
 
-pytestmark = pytest.mark.slow
+# One worker runs the module (``make test`` distributes by group): its two pairs of servers are
+# started once, not once per worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cross-instance-events")]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "moto+nx"])
