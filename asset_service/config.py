@@ -51,6 +51,9 @@ class Settings:
     #: e.g. ``https://assets.example.com``: the base of the absolute links the service builds
     #: (signed download links, redirects); unset, links are relative. Never the ``Host`` header
     public_url: str = ""
+    #: seconds: a signed link's expiry is rounded up to the next multiple of this, so the same
+    #: link is handed out for a whole window and caches can keep what it answers (1 to 86400)
+    link_window: int = 3600
     #: if set, ``/metrics`` needs ``Authorization: Bearer <this>``; otherwise it is open
     metrics_token: str = ""
     #: e.g. ``/_asset_blobs/``: a download from the filesystem store is answered, once
@@ -237,6 +240,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("ASSET_EVENT_RETENTION must be at least 600 seconds")
     if not 10_000 <= settings.event_retention_count <= 100_000:
         raise ConfigError("ASSET_EVENT_RETENTION_COUNT must be from 10000 to 100000")
+    check_link_window(settings.link_window)
     if settings.public_url and not _is_base_url(settings.public_url):
         raise ConfigError(
             "ASSET_PUBLIC_URL must be an http(s) URL without query or fragment, "
@@ -245,6 +249,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if "none" in (alg.lower() for alg in settings.jwt_algorithms):
         raise ConfigError("ASSET_JWT_ALGORITHMS may not allow 'none'")
     return settings
+
+
+def check_link_window(seconds: int) -> None:
+    """``ASSET_LINK_WINDOW``: 1 second (links change every second, as before windows) to a
+    day (a link then lives up to a day longer than asked)."""
+    if not 1 <= seconds <= 86400:
+        raise ConfigError(f"ASSET_LINK_WINDOW must be 1 to 86400 seconds, not {seconds}")
 
 
 def _is_base_url(value: str) -> bool:

@@ -6,8 +6,8 @@
   as ``ASSET_PREVIEW_CONCURRENCY`` defaults to).
 - Poster of a large MP4 and waveform of a one-hour MP3 (both generated with ffmpeg): time and
   peak RSS, the renderer's process and ffmpeg's.
-- Upload throughput with previews on and off, same run, same files: uploads per second and
-  the median answer time.
+- Upload throughput with previews on and off, same run, same files, in alternate rounds:
+  uploads per second and the median answer time.
 
 Each measurement of memory runs in a fresh process (``ru_maxrss`` is a high-water mark).
 Results go to ``bench/results/previews.json``; a Markdown table is printed for BENCHMARKS.md.
@@ -179,46 +179,81 @@ def long_mp3(path: Path, seconds: int) -> None:
 
 
 def upload_throughput(
-    directory: Path, files: list[bytes], previews: str, clients: int
+    directory: Path, files: list[bytes], clients: int, rounds: int
 ) -> dict[str, Any]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = service_env(directory / f"data-{previews}", port, previews=previews)
-    process = start_service(env, directory / f"server-{previews}.log", base)
+    """Uploads per second into a server with previews off and one with them on, measured in
+    alternate rounds (off, on, off, on…) so that a change of the shared machine's load falls on
+    both alike; after each round of the ``on`` server its previews are let finish unmeasured,
+    so that they do not run under the next ``off`` round."""
+    servers: dict[str, tuple[subprocess.Popen[bytes], str, dict[str, str]]] = {}
     try:
-        token = service_token(env)
-        headers = {"Authorization": f"Bearer {token}"}
-
-        def one(index: int) -> float:
-            content = files[index % len(files)]
-            with httpx.Client(base_url=base, timeout=120) as client:
-                start = time.perf_counter()
-                response = client.post(
-                    "/api/assets/upload",
-                    headers=headers,
-                    files={"file": (f"p{index}.jpg", content, "image/jpeg")},
-                )
-                elapsed = time.perf_counter() - start
-                response.raise_for_status()
-                return elapsed
-
+        for previews in ("off", "on"):
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            env = service_env(directory / f"data-{previews}", port, previews=previews)
+            process = start_service(env, directory / f"server-{previews}.log", base)
+            servers[previews] = (process, base, {"Authorization": f"Bearer {service_token(env)}"})
         # Unmeasured: the first uploads start the preview workers (a spawned interpreter
-        # each) and warm the server's caches; the figure is the steady state.
-        with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-            list(pool.map(one, range(clients)))
-        count = len(files) * 3
-        start = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-            latencies = list(pool.map(one, range(count)))
-        wall = time.perf_counter() - start
+        # each) and warm the servers' caches; the figures are the steady state.
+        for _process, base, headers in servers.values():
+            wait_previews(base, headers, upload_round(base, headers, files, clients, clients)[1])
+        latencies: dict[str, list[float]] = {"off": [], "on": []}
+        walls = {"off": 0.0, "on": 0.0}
+        for _ in range(rounds):
+            for previews, (_process, base, headers) in servers.items():
+                start = time.perf_counter()
+                times, ids = upload_round(base, headers, files, len(files) * 2, clients)
+                walls[previews] += time.perf_counter() - start
+                latencies[previews] += times
+                wait_previews(base, headers, ids)
     finally:
-        stop_service(process)
+        for process, *_ in servers.values():
+            stop_service(process)
     return {
-        "uploads": count,
-        "clients": clients,
-        "uploads_per_s": round(count / wall, 2),
-        "median_ms": round(statistics.median(latencies) * 1000, 1),
+        previews: {
+            "uploads": len(latencies[previews]),
+            "clients": clients,
+            "rounds": rounds,
+            "uploads_per_s": round(len(latencies[previews]) / walls[previews], 2),
+            "median_ms": round(statistics.median(latencies[previews]) * 1000, 1),
+        }
+        for previews in ("off", "on")
     }
+
+
+def upload_round(
+    base: str, headers: dict[str, str], files: list[bytes], count: int, clients: int
+) -> tuple[list[float], list[str]]:
+    """``count`` uploads by ``clients`` at once: each answer's time, and the assets' ids."""
+
+    def one(index: int) -> tuple[float, str]:
+        content = files[index % len(files)]
+        with httpx.Client(base_url=base, timeout=120) as client:
+            start = time.perf_counter()
+            response = client.post(
+                "/api/assets/upload",
+                headers=headers,
+                files={"file": (f"p{index}.jpg", content, "image/jpeg")},
+            )
+            elapsed = time.perf_counter() - start
+            response.raise_for_status()
+            return elapsed, response.json()["asset_id"]
+
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        answers = list(pool.map(one, range(count)))
+    return [elapsed for elapsed, _ in answers], [asset_id for _, asset_id in answers]
+
+
+def wait_previews(base: str, headers: dict[str, str], asset_ids: list[str]) -> None:
+    """Until no preview of these assets is pending (a server with previews off has none)."""
+    deadline = time.monotonic() + 120
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        for asset_id in reversed(asset_ids):
+            while time.monotonic() < deadline:
+                asset = client.get(f"/api/assets/{asset_id}").raise_for_status().json()
+                if all(p["status"] != "pending" for p in asset.get("previews", [])):
+                    break
+                time.sleep(0.1)
 
 
 def photo(seed: int) -> bytes:
@@ -321,8 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"waveform: {results['waveform']}")
         files = [photo(seed) for seed in range(4 if args.quick else 10)]
         clients = 4
-        off = upload_throughput(directory, files, "off", clients)
-        on = upload_throughput(directory, files, "on", clients)
+        uploads = upload_throughput(directory, files, clients, rounds=2 if args.quick else 5)
+        off, on = uploads["off"], uploads["on"]
         results["uploads"] = {
             "off": off,
             "on": on,

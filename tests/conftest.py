@@ -10,6 +10,7 @@ The HTTP tests run on the filesystem blob store; ``--api-blob-stores=file,s3`` (
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from functools import partial
@@ -179,12 +180,19 @@ def auth(make_token: Callable[..., str]) -> Callable[..., dict[str, str]]:
     return headers
 
 
-async def start_server(nursery: trio.Nursery, engine: AssetEngine, settings: Settings) -> str:
+async def start_server(
+    nursery: trio.Nursery,
+    engine: AssetEngine,
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> str:
+    """``clock``: what the app signs and checks links against (``create_app``)."""
     config = Config()
     config.bind = ["127.0.0.1:0"]
     config.accesslog = None
     config.errorlog = None
-    app = create_app(engine, settings)
+    app = create_app(engine, settings, clock=clock)
     binds = await nursery.start(partial(serve, app, config))
     return binds[0]
 

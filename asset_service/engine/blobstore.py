@@ -18,6 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+#: the response headers a presigned URL may name (S3's ``response-*`` overrides)
+PRESIGNED_HEADERS = frozenset(
+    {"Cache-Control", "Content-Disposition", "Content-Type", "Expires", "Content-Language"}
+)
+#: the longest a presigned URL may live (S3's limit)
+MAX_PRESIGNED_LIFETIME = 7 * 24 * 3600
+
 
 @dataclass(frozen=True, slots=True)
 class BlobInfo:
@@ -115,11 +122,20 @@ class BlobStore(abc.ABC):
         return None
 
     async def presigned_url(
-        self, bucket: str, key: str, expires: float, filename: str
+        self,
+        bucket: str,
+        key: str,
+        *,
+        signed_at: float,
+        expires_at: float,
+        headers: Mapping[str, str],
     ) -> str | None:
-        """A URL that downloads the blob without credentials for ``expires`` seconds, named
-        ``filename`` (``Content-Disposition``), or ``None`` if the store can't make one (the
-        service then signs a URL of its own). Not abstract: only remote stores have this."""
+        """A URL that downloads the blob without credentials, signed as of ``signed_at`` and
+        valid until ``expires_at`` (Unix times: the same arguments give the same URL, byte for
+        byte), whose answer carries ``headers`` (of ``PRESIGNED_HEADERS``: the store says them
+        in place of its own), or ``None`` if the store can't make one (the service then signs
+        a URL of its own). Not abstract: only remote stores have this. ``ValueError`` for a
+        lifetime outside 1 second to 7 days or another header."""
         return None
 
     async def set_public(

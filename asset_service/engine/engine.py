@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -128,7 +128,10 @@ class AssetEngine:
         self._previews: PreviewActor | None = None
         if states is not None and config.previews.enabled:
             self._previews = PreviewActor(
-                deps, states, lambda asset_type, mime: _previewers(inspector, asset_type, mime)
+                deps,
+                states,
+                lambda asset_type, mime: _previewers(inspector, asset_type, mime),
+                uploads_running=lambda: self.uploads_in_flight() > 0,
             )
             self.hub.add_listener(self._previews.on_event)
             self._versioning.before_commit = self._previews.expect
@@ -316,12 +319,15 @@ class AssetEngine:
             raise NotFound(f"version {number} does not exist")
         return asset, found
 
-    async def linked_content(self, asset_id: str, number: int) -> tuple[Asset, Version]:
+    async def linked_content(self, asset_id: str, number: int | None) -> tuple[Asset, Version]:
         """The content behind a download link the service signed (the HTTP layer checked the
-        signature): no caller to check, but never a deleted asset or a pruned version."""
+        signature): no caller to check, but never a deleted asset or a pruned version.
+        ``number`` ``None``: the current version, whichever it is now."""
         asset = await self.catalog.get(asset_id)
         if asset is None or asset.is_deleted:
             raise NotFound("no such asset")
+        if number is None:
+            number = asset.current_version
         found = asset.version(number)
         if found is None:
             raise NotFound(f"version {number} does not exist")
@@ -431,12 +437,22 @@ class AssetEngine:
     # --- signed URLs ---------------------------------------------------------------------
 
     async def presigned_url(
-        self, asset: Asset, version: Version, expires: float, filename: str
+        self,
+        asset: Asset,
+        version: Version,
+        *,
+        signed_at: float,
+        expires_at: float,
+        headers: Mapping[str, str],
     ) -> str | None:
         """A URL of the blob store itself (S3 presigning), or ``None`` when the store has none
-        and the service must sign its own."""
+        and the service must sign its own. See ``BlobStore.presigned_url``."""
         return await self.store.presigned_url(
-            bucket_of(asset, self.asset_types()), version.storage_key, expires, filename
+            bucket_of(asset, self.asset_types()),
+            version.storage_key,
+            signed_at=signed_at,
+            expires_at=expires_at,
+            headers=headers,
         )
 
     # --- changes to the record ------------------------------------------------------------

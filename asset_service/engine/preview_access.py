@@ -80,14 +80,21 @@ class PreviewAccess:
         number: int | None,
         *,
         linked: bool = False,
+        for_link: bool = False,
     ) -> FoundPreview:
         """The state of one preview. ``linked``: a signed link (no caller to check, but never
-        a deleted asset); otherwise access as for a download. ``NotFound`` when previews are
-        off or the type offers no such kind."""
+        a deleted asset); ``for_link``: to sign a link to it, which needs a caller who may read
+        the asset (as a download link: a link outlives a change of visibility, so being public
+        is not enough); otherwise access as for a download. ``NotFound`` when previews are off
+        or the type offers no such kind."""
         asset = await self._catalog.get(asset_id)
         if linked:
             if asset is None or asset.is_deleted:
                 raise NotFound("no such asset")
+        elif for_link:
+            if principal is None:  # the HTTP layer asks for a token first: never reached
+                raise NotFound("no such asset")
+            asset = policy.check_readable(principal, asset)
         else:
             asset = policy.check_downloadable(principal, asset)
         version = asset.version(asset.current_version if number is None else number)

@@ -45,6 +45,10 @@ class PreviewSettings:
     concurrency: int = 2
     #: seconds one rendering may take (``ASSET_PREVIEW_TIMEOUT``)
     timeout: float = 60.0
+    #: seconds a queued preview waits for this instance's uploads to finish before it starts
+    #: anyway: previews yield the CPU to uploads, yet a steady stream of uploads delays them
+    #: by no more than this
+    yield_to_uploads: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,15 @@ the preview loses nothing: at start the actor asks the catalog for pending state
 those previews then. ``MakePreviewsNow`` is the same work for a caller that waits for it
 (``asset-service previews --missing``).
 
-At most ``concurrency`` previews are made at once (workers and a process pool of that size, at
-the lowest CPU priority: ``_preview_workers``); each rendering runs in a worker process (a
-thread for a renderer that cannot be sent to one) within ``timeout`` (a renderer gives its
-subprocesses that budget, too). A lease per (asset,
-version) keeps two instances from making the same previews at once. A failure is stored on
-the preview with its reason and never retried; the asset itself is never touched.
+A queued preview starts once no upload is being received or committed on this instance, or
+after ``yield_to_uploads`` seconds whatever the uploads do: on a small machine a rendering,
+even at the lowest priority, slows the uploads it runs beside, and a burst of uploads is
+answered first. At most ``concurrency`` previews are made at once (workers and a process pool
+of that size, at the lowest CPU priority: ``_preview_workers``); each rendering runs in a
+worker process (a thread for a renderer that cannot be sent to one) within ``timeout`` (a
+renderer gives its subprocesses that budget, too). A lease per (asset, version) keeps two
+instances from making the same previews at once. A failure is stored on the preview with its
+reason and never retried; the asset itself is never touched.
 """
 
 from __future__ import annotations
@@ -83,10 +86,18 @@ class MakePreviewsNow(Request[list[PreviewState]]):
 
 #: ``(asset type, MIME type) -> the previewers of every plugin``
 PreviewersOf = Callable[[str, str], Sequence[Previewer]]
+#: seconds between two looks at whether the uploads have finished, while previews wait
+UPLOADS_POLL = 0.02
 
 
 class PreviewActor:
-    def __init__(self, deps: EngineDeps, states: PreviewStates, previewers: PreviewersOf) -> None:
+    def __init__(
+        self,
+        deps: EngineDeps,
+        states: PreviewStates,
+        previewers: PreviewersOf,
+        uploads_running: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._store = deps.store
         self._catalog = deps.catalog
         self._states = states
@@ -97,8 +108,11 @@ class PreviewActor:
         self._holder = f"previews-{uuid.uuid4().hex}"
         #: renderings run here, at the lowest CPU priority, at most ``concurrency`` at once
         self._workers: BackgroundWorkers | None = None
-        #: versions queued and not yet started, so that a repeated message is not work twice
-        self._queued: set[tuple[str, int]] = set()
+        #: versions queued and not yet started (with when), so that a repeated message is not
+        #: work twice
+        self._queued: dict[tuple[str, int], float] = {}
+        #: whether this instance is receiving or committing an upload right now
+        self._uploads_running = uploads_running
         self._mailbox: trio.MemorySendChannel[Any] | None = None
         #: runs the delayed retries of versions another instance was working on
         self._retries: trio.Nursery | None = None
@@ -175,18 +189,27 @@ class PreviewActor:
     def _enqueue(self, work: trio.MemorySendChannel[tuple[str, int]], key: tuple[str, int]) -> None:
         if key in self._queued:
             return
-        self._queued.add(key)
+        self._queued[key] = trio.current_time()
         work.send_nowait(key)
 
     async def _worker(self, work: trio.MemoryReceiveChannel[tuple[str, int]]) -> None:
         async with work:
             async for asset_id, number in work:
-                self._queued.discard((asset_id, number))
+                queued_at = self._queued.get((asset_id, number), trio.current_time())
+                await self._yield_to_uploads(queued_at + self.settings.yield_to_uploads)
+                self._queued.pop((asset_id, number), None)
                 try:
                     await self.make(asset_id, number)
                 except Exception:
                     # The states stay pending: the next start finds them again.
                     logger.exception("previews of %s v%d could not be made", asset_id, number)
+
+    async def _yield_to_uploads(self, deadline: float) -> None:
+        """Until no upload runs here, or ``deadline`` (Trio time) has passed."""
+        # Polled: the upload actor signals nothing when it becomes idle, and a look is the
+        # length of a dict.
+        while self._uploads_running() and trio.current_time() < deadline:  # noqa: ASYNC110
+            await trio.sleep(UPLOADS_POLL)
 
     async def _recover(self, work: trio.MemorySendChannel[tuple[str, int]]) -> None:
         """Queue every version with a pending preview, from the catalog."""
@@ -227,8 +250,9 @@ class PreviewActor:
         try:
             bucket = bucket_of(asset, self._asset_types())
             async with self._store.local_file(bucket, version.storage_key) as source:
-                for previewer in todo:
-                    if not await self._catalog.acquire_lease(lease, self._holder, ttl):
+                for index, previewer in enumerate(todo):
+                    # Renewed before each rendering but the first (the lease is fresh then).
+                    if index and not await self._catalog.acquire_lease(lease, self._holder, ttl):
                         break  # ours ran out and another instance took over
                     state = await self._render(asset, version, bucket, previewer, source)
                     await self._states.save_preview(state)

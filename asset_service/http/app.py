@@ -4,10 +4,12 @@ serving) and handed in here."""
 
 from __future__ import annotations
 
+import time
+
 from quart import request
 from quart_trio import QuartTrio
 
-from asset_service.config import ConfigError, Settings
+from asset_service.config import ConfigError, Settings, check_link_window
 from asset_service.engine import AssetEngine
 
 from ._bounded_body import (
@@ -38,6 +40,7 @@ from .routes import (
     previews,
     tus,
 )
+from .signing import Clock, LinkSigner
 
 #: every route of the API, by blueprint
 BLUEPRINTS = (
@@ -60,10 +63,14 @@ def token_policy(settings: Settings) -> TokenPolicy:
     return policy_from_settings(settings)
 
 
-def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
+def create_app(engine: AssetEngine, settings: Settings, *, clock: Clock = time.time) -> QuartTrio:
+    """The app over a running ``engine``. ``clock``: what signed links are signed and checked
+    against (tests pass their own, to step across link windows)."""
     tokens = token_policy(settings)
     if not settings.url_signing_secret:
         raise ConfigError("ASSET_JWT_SECRET or ASSET_URL_SIGNING_KEY must be set (download links)")
+    check_link_window(settings.link_window)
+    links = LinkSigner.from_secret(settings.url_signing_secret, settings.link_window, clock)
     if settings.accel_redirect_prefix:
         content.check_accel_redirect(settings.accel_redirect_prefix, engine)
     app = QuartTrio("asset_service")
@@ -82,7 +89,7 @@ def create_app(engine: AssetEngine, settings: Settings) -> QuartTrio:
     )
     counters = HttpMetrics()
     counters.watch(engine)
-    app.extensions["asset_service"] = Services(engine, tokens, settings, counters)
+    app.extensions["asset_service"] = Services(engine, tokens, settings, links, counters)
     # (inside the metrics: a refused request is counted, as ``unmatched``)
     app.asgi_app = HeaderLimit(app.asgi_app)  # type: ignore[method-assign]
     app.asgi_app = HostHeaderGuard(app.asgi_app)  # type: ignore[method-assign]

@@ -12,6 +12,7 @@ from asset_service.engine import AssetEngine, Principal
 
 from .auth import TokenPolicy, authenticate, require_principal
 from .metrics import HttpMetrics
+from .signing import LinkSigner
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,8 @@ class Services:
     engine: AssetEngine
     tokens: TokenPolicy
     settings: Settings
+    #: signs and checks the service's links (``signing.py``), on the app's clock
+    links: LinkSigner
     metrics: HttpMetrics = field(default_factory=HttpMetrics)
 
 

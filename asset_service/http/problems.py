@@ -64,6 +64,9 @@ def problem_response(
         **extra,
     }
     response = Response(json.dumps(body), status=status, content_type="application/problem+json")
+    # a refusal is never kept: a cache in front (a CDN keeping signed links' answers) must
+    # ask again, and the next answer may differ
+    response.headers["Cache-Control"] = "no-store"
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

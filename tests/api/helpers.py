@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from asset_service.http import signing
 from tests.media import tiny_png
 
 BOUNDARY = "test-boundary-7d1c3a9e"
@@ -85,3 +86,25 @@ def assert_problem(response: httpx.Response, status: int) -> dict:
     assert isinstance(problem["title"], str) and problem["title"]
     assert isinstance(problem["detail"], str) and problem["detail"]
     return problem
+
+
+def signed_query(
+    secret: str,
+    asset_id: str,
+    version: int | None,
+    expires: int,
+    *,
+    epoch: int = 0,
+    inline: bool = False,
+    sign_version: int | None = None,
+) -> str:
+    """The query string of a download link signed with ``secret``, for any expiry (past ones
+    included), as the service signs it. ``sign_version``: sign another version than named."""
+    signer = signing.LinkSigner.from_secret(secret)
+    signed = version if sign_version is None else sign_version
+    grant = signing.Grant(
+        "download", asset_id, signed, signing.download_subject(inline), expires, epoch
+    )
+    query = "" if version is None else f"version={version}&"
+    query += "inline=1&" if inline else ""
+    return f"{query}expires={expires}&epoch={epoch}&signature={signer.sign(grant)}"

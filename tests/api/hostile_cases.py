@@ -27,12 +27,11 @@ from werkzeug.routing import Map
 from asset_service.config import Settings
 from asset_service.engine import AssetEngine
 from asset_service.engine.catalog import AssetQuery
-from asset_service.http import signing
 from tests.conftest import SECRET, data_files
 from tests.media import docx_with_member, image_bytes, svg, tiny_png
 from tests.preview_waits import previews_idle
 
-from .helpers import TEXT_BYTES, Part, file_part, multipart, multipart_type
+from .helpers import TEXT_BYTES, Part, file_part, multipart, multipart_type, signed_query
 
 AUDIENCE = "asset-service-tests"
 ISSUER = "https://issuer.test"
@@ -80,7 +79,7 @@ class World:
 
     ids: dict[str, str]
     personas: dict[str, dict[str, str]]
-    link_key: bytes
+    link_secret: str
     client: httpx.AsyncClient
 
     def path(self, template: str) -> str:
@@ -90,9 +89,9 @@ class World:
         return dict(self.personas[who])
 
     def signed(self, version: int, expires: int, *, asset: str = "doc", sign_version=None) -> str:
-        number = version if sign_version is None else sign_version
-        signature = signing.sign(self.link_key, self.ids[asset], number, expires)
-        return f"version={version}&expires={expires}&signature={signature}"
+        return signed_query(
+            self.link_secret, self.ids[asset], version, expires, sign_version=sign_version
+        )
 
 
 def personas(make_token: Callable[..., str]) -> dict[str, dict[str, str]]:
@@ -148,8 +147,7 @@ async def build_world(
         assert response.status_code == 201, response.text
         ids[key] = response.headers["Location"].rsplit("/", 1)[1]
     ids["missing"] = str(uuid.uuid4())
-    key = signing.signing_key(settings.url_signing_secret)
-    world = World(ids, people, key, client)
+    world = World(ids, people, settings.url_signing_secret, client)
     ids["link"] = world.signed(1, int(time.time()) + 600)
     return world
 

@@ -9,11 +9,10 @@ import time
 import httpx
 import pytest
 
-from asset_service.http import signing
 from asset_service.http.origins import OriginPolicy
 from tests.conftest import start_server, with_settings
 
-from .helpers import TEXT_BYTES, assert_problem
+from .helpers import TEXT_BYTES, assert_problem, signed_query
 
 
 @pytest.fixture
@@ -89,9 +88,8 @@ async def test_cors_answers_an_origin_matching_a_pattern(engine, settings, nurse
 
 
 def signed_link(settings, asset_id: str, expires: int) -> str:
-    key = signing.signing_key(settings.url_signing_secret)
-    signature = signing.sign(key, asset_id, 1, expires)
-    return f"/api/assets/{asset_id}/download?version=1&expires={expires}&signature={signature}"
+    query = signed_query(settings.url_signing_secret, asset_id, 1, expires)
+    return f"/api/assets/{asset_id}/download?{query}"
 
 
 def expired_link(settings, asset_id: str) -> str:

@@ -105,6 +105,11 @@ async def unsatisfiable(response: httpx.Response, world: World) -> None:
     assert response.headers["Content-Range"] == f"bytes */{SIZE}"
 
 
+async def no_store(response: httpx.Response, world: World) -> None:
+    """A refusal no cache may keep (a CDN in front of signed links)."""
+    assert response.headers["Cache-Control"] == "no-store"
+
+
 async def whole_body(response: httpx.Response, world: World) -> None:
     assert response.content == TEXT_BYTES and "Content-Range" not in response.headers
 
@@ -401,8 +406,28 @@ CASES = [
     Case("anonymous-preview", V, "GET", A + "/previews/thumbnail", 401, "Bearer",
          who="anonymous"),
     Case("preview-link-forged", V, "GET",
-         A + "/previews/thumbnail?version=1&size=256&expires=99999999999&signature=00", 403,
-         "signature", who="anonymous"),
+         A + "/previews/thumbnail?version=1&size=256&expires=99999999999&epoch=0&signature=00",
+         403, "signature", who="anonymous"),
+    # signed links that caches keep (issue 15): what the signature covers, the expiry's bounds
+    Case("link-made-inline", V, "GET", A + "/download?{link}&inline=1", 403, "signature",
+         who="anonymous", check=no_store),
+    Case("link-pinned-made-current", V, "GET", A + "/download?{current}", 403, "signature",
+         who="anonymous", check=no_store),
+    Case("link-epoch-altered", V, "GET", A + "/download?{epoch_altered}", 403, "signature",
+         who="anonymous"),
+    Case("link-epoch-garbage", V, "GET", A + "/download?{epoch_garbage}", 403, "incomplete",
+         who="anonymous"),
+    Case("link-epoch-missing", V, "GET", A + "/download?{epoch_missing}", 403, "incomplete",
+         who="anonymous"),
+    Case("link-version-current-word", V, "GET", A + "/download?{version_word}", 403,
+         "incomplete", who="anonymous"),
+    Case("link-expires-past-7-days-less-window", V, "GET", A + "/url?expires=601201", 400,
+         "601200"),
+    Case("link-expires-exactly-the-most", V, "GET", A + "/url?expires=601200", 200),
+    Case("link-inline-garbage", V, "GET", A + "/url?inline=maybe", 400, "inline"),
+    Case("preview-link-without-version", V, "GET",
+         A + "/previews/thumbnail?size=256&expires=99999999999&epoch=0&signature=00", 403,
+         "incomplete", who="anonymous"),
     Case("preview-of-a-kind-the-type-has-not", V, "GET", A + "/previews/poster", 404,
          "no 'poster' preview"),
     Case("link-for-another-asset", V, "GET", "/api/assets/{public}/download?{link}", 403,
@@ -415,6 +440,12 @@ CATEGORIES = (T, L, J, H, R, M, S, B, K, X, V)
 def target(case: Case, world: World) -> str:
     ids = dict(world.ids)
     ids["expired"] = world.signed(1, int(time.time()) - 60)
+    soon = int(time.time()) + 600
+    ids["current"] = world.signed(1, soon).replace("version=1&", "")
+    ids["epoch_altered"] = world.signed(1, soon).replace("epoch=0", "epoch=1")
+    ids["epoch_garbage"] = world.signed(1, soon).replace("epoch=0", "epoch=-1")
+    ids["epoch_missing"] = world.signed(1, soon).replace("epoch=0&", "")
+    ids["version_word"] = world.signed(1, soon).replace("version=1", "version=current")
     if case.id == "link-v1-tampered-to-v2":
         ids["link"] = ids["link"].replace("version=1", "version=2")
     return case.path.format(**ids)
@@ -524,7 +555,7 @@ async def test_every_api_route_has_a_case(engine, settings):
     app = create_app(engine, settings)
     some_id = "00000000-0000-4000-8000-000000000000"
     ids = dict.fromkeys(("doc", "public", "public2", "private", "gdoc", "missing"), some_id)
-    world = World({**ids, "upload": "u" * 32, "gupload": "g" * 32, "link": ""}, {}, b"", None)
+    world = World({**ids, "upload": "u" * 32, "gupload": "g" * 32, "link": ""}, {}, "x", None)
     covered = set()
     for case in CASES:
         rule = route_of(app.url_map, case.method, unquote(target(case, world)))

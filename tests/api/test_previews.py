@@ -75,9 +75,15 @@ async def test_image_thumbnails_at_every_size_rotated_and_never_upscaled(
         )
     default = await client.get(url, headers=auth())
     assert picture(default).size == (171, 256)
-    assert default.headers["cache-control"] == "private, max-age=31536000, immutable"
+    # the current version's thumbnail changes with the next version: revalidated
+    assert default.headers["cache-control"] == "private, no-cache"
     again = await client.get(url, headers={**auth(), "If-None-Match": default.headers["etag"]})
     assert again.status_code == 304
+    assert again.headers["cache-control"] == "private, no-cache"
+    # a version's thumbnail never changes
+    pinned = await client.get(url, params={"version": 1}, headers=auth())
+    assert pinned.headers["cache-control"] == "private, max-age=31536000, immutable"
+    assert pinned.headers["etag"] == default.headers["etag"]
     document = (await client.get(f"/api/assets/{asset['asset_id']}", headers=auth())).json()
     [thumbnail] = document["previews"]
     assert thumbnail["status"] == "ready"

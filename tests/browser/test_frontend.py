@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
-from asset_service.http import signing
+from tests.api.helpers import signed_query
 from tests.media import FFMPEG, FFPROBE, make_video
 from tests.server_process import SECRET, ServerProcess, mint_token, server_env
 
@@ -177,11 +177,9 @@ def test_an_expired_signed_link_on_a_video_fires_error(service, page, token, tmp
         fresh = client.get(f"/api/assets/{asset_id}/url").json()["url"]
     # links are relative unless ASSET_PUBLIC_URL is set: the page is on another origin
     fresh = fresh if fresh.startswith("http") else service.base_url + fresh
-    key = signing.signing_key(SECRET)
     past = int(time.time()) - 60
-    expired = (
-        f"{service.base_url}/api/assets/{asset_id}/download?version=1&expires={past}"
-        f"&signature={signing.sign(key, asset_id, 1, past)}"
+    expired = f"{service.base_url}/api/assets/{asset_id}/download?" + signed_query(
+        SECRET, asset_id, 1, past
     )
     outcome = page.evaluate("mediaOutcome", {"tag": "video", "src": expired, "timeoutMs": 8000})
     assert outcome["event"] == "error", outcome

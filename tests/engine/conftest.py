@@ -119,6 +119,31 @@ async def minio_blob_store(bucket_janitor: BucketJanitor) -> AsyncIterator[Minio
         yield store
 
 
+#: stores as they hand out presigned URLs where they can (``presign=true`` on S3)
+PRESIGNING_BLOB_STORES = [
+    "filesystem_blob_store",
+    "moto_presigning_blob_store",
+    pytest.param("minio_presigning_blob_store", marks=needs_real_s3),
+]
+
+
+@pytest.fixture
+async def moto_presigning_blob_store(
+    moto_s3: str, bucket_janitor: BucketJanitor
+) -> AsyncIterator[MinioBlobStore]:
+    async for store in _open_s3_store(f"{moto_s3}&presign=true", bucket_janitor):
+        yield store
+
+
+@pytest.fixture
+async def minio_presigning_blob_store(
+    bucket_janitor: BucketJanitor,
+) -> AsyncIterator[MinioBlobStore]:
+    url = with_bucket_prefix(REAL_S3_URL, new_bucket_prefix())
+    async for store in _open_s3_store(f"{url}&presign=true", bucket_janitor):
+        yield store
+
+
 def mongomock_catalog_on(
     client: mongomock.MongoClient, limiter: trio.CapacityLimiter, database: str = "assets"
 ) -> MongoCatalog:

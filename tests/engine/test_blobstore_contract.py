@@ -6,12 +6,17 @@ Written only against the port: nothing here knows where or how an adapter keeps 
 from __future__ import annotations
 
 import inspect
+import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import trio
 
 from asset_service.engine.blobstore import BlobInfo, BlobStore, BlobWriter
+
+from .conftest import PRESIGNING_BLOB_STORES
 
 MiB = 1024 * 1024
 BUCKET = "image-assets"
@@ -368,3 +373,67 @@ async def test_local_root_when_declared_holds_each_blob_as_a_file(store: BlobSto
     if root is None:
         return  # not a store of local files: the service streams the bytes itself
     assert (root / BUCKET / "cust" / "asset" / "v1").read_bytes() == DATA
+
+
+# --- presigned URLs (stores that have them; the others answer None) -------------------------
+
+
+def _fetch(url: str) -> tuple[int, bytes, dict[str, str]]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), dict(error.headers)
+
+
+PRESIGNED_HEADERS = {
+    "Content-Disposition": 'attachment; filename="a.txt"',
+    "Cache-Control": "public, immutable",
+    "Expires": "Thu, 01 Jan 2099 00:00:00 GMT",
+}
+
+
+@pytest.mark.parametrize("blob_store", PRESIGNING_BLOB_STORES, indirect=True)
+async def test_presigned_url_is_the_same_for_the_same_arguments(store: BlobStore) -> None:
+    await put(store, BUCKET, "c/a/v1", b"signed content")
+    window = 3600
+    signed_at = float(int(time.time()) // window * window)
+    args = {"signed_at": signed_at, "expires_at": signed_at + 2 * window}
+    url = await store.presigned_url(BUCKET, "c/a/v1", **args, headers=PRESIGNED_HEADERS)
+    if url is None:  # a store without presigned URLs: the service signs its own links
+        assert store.presigned_origin is None
+        return
+    assert store.presigned_origin is not None and url.startswith(store.presigned_origin)
+    # byte for byte, whatever the order the headers are given in
+    reordered = dict(reversed(PRESIGNED_HEADERS.items()))
+    assert await store.presigned_url(BUCKET, "c/a/v1", **args, headers=reordered) == url
+    later = await store.presigned_url(
+        BUCKET, "c/a/v1", signed_at=signed_at + window, expires_at=args["expires_at"] + window,
+        headers=PRESIGNED_HEADERS,
+    )  # fmt: skip
+    assert later != url
+    status, body, headers = await trio.to_thread.run_sync(_fetch, url)
+    assert (status, body) == (200, b"signed content")
+    for name, value in PRESIGNED_HEADERS.items():
+        assert headers[name] == value, name
+
+
+@pytest.mark.parametrize("blob_store", PRESIGNING_BLOB_STORES, indirect=True)
+async def test_presigned_url_lifetime_and_headers_are_bounded(store: BlobStore) -> None:
+    if store.presigned_origin is None:
+        assert await store.presigned_url(BUCKET, "k", signed_at=0, expires_at=1, headers={}) is None
+        return
+    now = float(int(time.time()))
+    for signed_at, expires_at in ((now, now), (now, now + 7 * 86400 + 1), (now, now - 5)):
+        with pytest.raises(ValueError, match="7 days"):
+            await store.presigned_url(
+                BUCKET, "k", signed_at=signed_at, expires_at=expires_at, headers={}
+            )
+    with pytest.raises(ValueError, match="X-Evil"):
+        await store.presigned_url(
+            BUCKET, "k", signed_at=now, expires_at=now + 60, headers={"X-Evil": "1"}
+        )
+    longest = await store.presigned_url(
+        BUCKET, "k", signed_at=now, expires_at=now + 7 * 86400, headers={}
+    )
+    assert longest is not None and "X-Amz-Expires=604800" in longest

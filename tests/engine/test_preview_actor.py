@@ -22,7 +22,7 @@ from asset_service.engine.previews import PreviewSettings
 from .conftest import EDITOR
 from .inspectors import TinyInspector
 from .test_cleanup_actor import keys
-from .test_upload_actor import upload
+from .test_upload_actor import spec, upload
 
 
 class PreviewingInspector(TinyInspector):
@@ -131,3 +131,27 @@ async def test_the_orphan_sweep_removes_the_previews_of_pruned_versions(open_tes
             f"{prefix}v2",
             f"{prefix}v2.previews/copy-head",
         ]
+
+
+async def test_previews_wait_for_the_uploads_running_here(open_test_engine, inspector):
+    settings = PreviewSettings(yield_to_uploads=3600)
+    async with open_test_engine(previews=settings) as engine:
+        async with await engine.begin_upload(spec()) as running:
+            await running.write(b"TXT: still arriving")
+            asset = await upload(engine, [b"TXT: previewed later"])
+            with trio.move_on_after(0.5):
+                await settled(engine, asset.asset_id)
+            [state] = await engine.catalog.previews_of(asset.asset_id, 1)
+            assert (state.status, inspector.renders) == (PreviewStatus.PENDING, 0)
+        # The running upload ends (abandoned here): the preview is made at once.
+        assert (await settled(engine, asset.asset_id)).status == PreviewStatus.READY
+
+
+async def test_a_stream_of_uploads_delays_previews_by_a_bounded_time(open_test_engine):
+    settings = PreviewSettings(yield_to_uploads=0.2)
+    async with open_test_engine(previews=settings) as engine:
+        running = await engine.begin_upload(spec())
+        async with running:
+            await running.write(b"TXT: still arriving")
+            asset = await upload(engine, [b"TXT: previewed anyway"])
+            assert (await settled(engine, asset.asset_id)).status == PreviewStatus.READY

@@ -296,7 +296,11 @@ async def test_objects_are_private(store, small_parts_url) -> None:
 
 async def test_no_native_presigned_urls_unless_asked(store) -> None:
     await put(store, BUCKET, "c/a/v1", b"x")
-    assert await store.presigned_url(BUCKET, "c/a/v1", 60, "x.txt") is None
+    now = time.time()
+    assert (
+        await store.presigned_url(BUCKET, "c/a/v1", signed_at=now, expires_at=now + 60, headers={})
+        is None
+    )
 
 
 async def test_native_presigned_url_downloads_with_the_file_name(
@@ -307,7 +311,14 @@ async def test_native_presigned_url_downloads_with_the_file_name(
     try:
         await store.ensure_bucket(BUCKET)
         await put(store, BUCKET, "c/a/v1", b"signed content")
-        url = await store.presigned_url(BUCKET, "c/a/v1", 60, "clip été.mp4")
+        now = time.time()
+        url = await store.presigned_url(
+            BUCKET,
+            "c/a/v1",
+            signed_at=now,
+            expires_at=now + 60,
+            headers={"Content-Disposition": content_disposition("clip été.mp4", inline=False)},
+        )
         assert url is not None and "X-Amz-Signature=" in url
         status, body, headers = await trio.to_thread.run_sync(fetch, url)
         assert (status, body) == (200, b"signed content")
@@ -323,7 +334,10 @@ async def test_presigned_urls_name_the_public_endpoint(small_parts_url) -> None:
     store = MinioBlobStore.from_url(
         f"{small_parts_url}&presign=true&presign_endpoint=assets.example.com:8443"
     )
-    url = await store.presigned_url(BUCKET, "c/a/v1", 3600, "a.txt")
+    now = time.time()
+    url = await store.presigned_url(
+        BUCKET, "c/a/v1", signed_at=now, expires_at=now + 3600, headers={}
+    )
     assert url is not None and url.startswith("http://assets.example.com:8443/")
 
 

@@ -46,8 +46,7 @@ from minio import Minio
 from minio.commonconfig import REPLACE, CopySource
 from minio.error import MinioException, S3Error
 
-from ..blobstore import BlobInfo, BlobStore, BlobWriter
-from ..content_safety import content_disposition
+from ..blobstore import MAX_PRESIGNED_LIFETIME, PRESIGNED_HEADERS, BlobInfo, BlobStore, BlobWriter
 from ..lifecycle import OpenCount
 
 T = TypeVar("T")
@@ -750,18 +749,31 @@ class MinioBlobStore(BlobStore):
         return f"{'https' if self.options.secure else 'http'}://{endpoint}"
 
     async def presigned_url(
-        self, bucket: str, key: str, expires: float, filename: str
+        self,
+        bucket: str,
+        key: str,
+        *,
+        signed_at: float,
+        expires_at: float,
+        headers: Mapping[str, str],
     ) -> str | None:
-        """With ``presign=true``: a native pre-signed GET URL (direct or CDN access) valid for
-        ``expires`` seconds (at most S3's 7 days), downloading as ``filename``
-        (``response-content-disposition``), for ``presign_endpoint`` if set. Signed locally:
-        no request is made. ``None`` otherwise, and the service signs links of its own.
+        """With ``presign=true``: a native pre-signed GET URL (direct or CDN access) signed as
+        of ``signed_at`` (``X-Amz-Date``) for ``expires_at - signed_at`` seconds (at most S3's
+        7 days), answering with ``headers`` (``response-content-disposition`` …), for
+        ``presign_endpoint`` if set. Signed locally: no request is made, and the same arguments
+        give the same URL. ``None`` otherwise, and the service signs links of its own.
 
         Off by default: a native URL goes around the service, so it keeps working until it
         expires even if the asset is deleted meanwhile, and it names the endpoint as the
         service reaches it (``minio:9000`` in docker compose), which clients may not."""
         if not self.options.presign:
             return None
+        lifetime = round(expires_at - signed_at)
+        if not 1 <= lifetime <= MAX_PRESIGNED_LIFETIME:
+            raise ValueError(f"a presigned URL lives 1 s to 7 days, not {lifetime} s")
+        unknown = set(headers) - PRESIGNED_HEADERS
+        if unknown:
+            raise ValueError(f"a presigned URL cannot set {sorted(unknown)}")
         if self._signer is None:
             # Signing needs no connection: a client of its own for the public endpoint.
             self._signer = Minio(
@@ -774,10 +786,10 @@ class MinioBlobStore(BlobStore):
         return self._signer.presigned_get_object(
             self.physical(bucket),
             key,
-            expires=timedelta(seconds=max(1, min(int(expires), 7 * 24 * 3600))),
-            response_headers={
-                "response-content-disposition": content_disposition(filename, inline=False)
-            },
+            expires=timedelta(seconds=lifetime),
+            # sorted: the query (and so the URL) does not depend on the caller's order
+            response_headers={f"response-{n.lower()}": headers[n] for n in sorted(headers)},
+            request_date=datetime.fromtimestamp(round(signed_at), UTC),
         )
 
 

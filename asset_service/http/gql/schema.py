@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import trio
@@ -297,12 +298,14 @@ def resolve_sign_link(
     id: str,
     version: int | None = None,
     expires: int | None = None,
+    inline: bool = False,
 ) -> dict[str, Any]:
     context = _context(info)
     if version is not None and version < 1:
         raise InvalidInput("version must be a positive integer")
+    link = partial(context.links.link, inline=inline)
     url, expires_at = context.call(
-        context.links.link, context.principal, asset_id_from_path(id), version, expires
+        link, context.principal, asset_id_from_path(id), version, expires
     )
     return {"url": url, "expires_at": expires_at}
 
@@ -496,10 +499,20 @@ def build_schema(components: dict[str, dict[str, Any]]) -> GraphQLSchema:
                 args={
                     **id_arg,
                     "version": GraphQLArgument(GraphQLInt),
-                    "expires": GraphQLArgument(GraphQLInt, description="seconds (default 3600)"),
+                    "expires": GraphQLArgument(
+                        GraphQLInt,
+                        description="seconds (default 3600), at most 7 days less "
+                        "ASSET_LINK_WINDOW; the expiry is rounded up to the window",
+                    ),
+                    "inline": GraphQLArgument(
+                        GraphQLBoolean,
+                        description="a link shown inline where the type allows (signed)",
+                    ),
                 },
                 resolve=resolve_sign_link,
-                description="A download link that works without a token until it expires.",
+                description="A download link that works without a token until it expires: "
+                "pinned to `version` if given, else following the current version. The same "
+                "request within a link window gets the same URL (REST's `/url`).",
             ),
         },
     )

@@ -15,28 +15,28 @@ from urllib.parse import quote
 from quart import Blueprint, Response, request
 
 from asset_service.config import ConfigError
-from asset_service.engine import Asset, AssetEngine, Principal
+from asset_service.engine import Asset, AssetEngine
 from asset_service.engine.content_safety import (
     CONTENT_SECURITY_POLICY,
     SVG_CONTENT_SECURITY_POLICY,
     content_disposition,
     is_svg,
 )
-from asset_service.engine.errors import InvalidInput, NotFound
+from asset_service.engine.errors import NotFound
 from asset_service.engine.model import Version, bucket_of
 
-from .. import signing
 from ..conditional import not_modified, range_applies
 from ..context import caller, optional_caller, services
-from ..links import DEFAULT_LINK_EXPIRES, LinkBuilder
+from ..links import LinkBuilder
 from ..media_requests import media_element_request, plain_text_refusal
 from ..metrics import HttpMetrics
-from ..params import asset_id_from_path, flag, parse_decimal, positive_int
+from ..params import asset_id_from_path, flag, positive_int
 from ..problems import HTTPProblem, problem_response, unauthorized
 from ..ranges import ByteRange, RangeNotSatisfiable, parse_range
 from ..responses import json_response
 from ..schema import Auth, Reply, operation, records, replies
 from ..schema import parameters as param
+from ..signing import download_subject, link_cache_control
 from .previews import preview_link
 
 blueprint = Blueprint("content", __name__)
@@ -62,29 +62,13 @@ async def download(asset_id: str) -> Response:
     engine = services().engine
     signature = request.args.get("signature")
     if signature is not None:
-        try:
-            number, epoch = signing.verify(
-                _link_key(),
-                asset_id,
-                request.args.get("version"),
-                request.args.get("expires"),
-                signature,
-                request.args.get("epoch"),
-            )
-            asset, version = await engine.linked_content(asset_id, number)
-            if epoch != asset.link_epoch:
-                raise HTTPProblem(403, "Forbidden", "the link was revoked: the asset was deleted")
-        except (HTTPProblem, NotFound) as refused:
-            if media_element_request():
-                return plain_text_refusal(refused)
-            raise
-        return await serve_content(engine, asset, version, inline=flag("inline"))
+        return await _linked_download(engine, asset_id, signature)
     principal = optional_caller()
     version_number = positive_int("version")
     if flag("redirect"):
         if principal is None:
             raise unauthorized("this needs 'Authorization: Bearer <token>'")
-        url, _ = await _link(principal, asset_id, version_number, DEFAULT_LINK_EXPIRES)
+        url, _ = await _builder().link(principal, asset_id, version_number, inline=flag("inline"))
         response = Response("", status=302)
         response.headers["Location"] = url
         return response
@@ -107,46 +91,83 @@ async def download(asset_id: str) -> Response:
     "A download URL that needs no token",
     responses={200: Reply("the URL and when it expires", records.DownloadLink)},
     problems=[400, 401, 404, 503],
-    description="With `preview=KIND` (and `size` for a picture), a signed link to that preview "
-    "instead, at once even while it is pending.",
-    parameters=[param.VERSION, param.LINK_EXPIRES, param.PREVIEW_KIND, param.PREVIEW_SIZE],
+    description="The same request within one `ASSET_LINK_WINDOW` gets the same URL (its "
+    "expiry rounded up to the window), so browsers and CDNs reuse what it answers. With "
+    "`preview=KIND` (and `size` for a picture), a signed link to that preview instead, at "
+    "once even while it is pending.",
+    parameters=[
+        param.LINK_VERSION,
+        param.LINK_EXPIRES,
+        param.LINK_INLINE,
+        param.PREVIEW_KIND,
+        param.PREVIEW_SIZE,
+    ],
 )
 async def download_url(asset_id: str) -> Response:
     """A URL that downloads without a token until it expires."""
     asset_id = asset_id_from_path(asset_id)
     if "preview" in request.args:  # previews: a link to a preview instead (routes/previews.py)
         return await preview_link(asset_id)
-    raw = request.args.get("expires", str(DEFAULT_LINK_EXPIRES))
-    seconds = parse_decimal(raw)
-    if seconds is None or not 1 <= seconds <= signing.MAX_EXPIRES:
-        raise InvalidInput(f"expires must be 1 to {signing.MAX_EXPIRES} seconds")
-    url, expires_at = await _link(caller(), asset_id, positive_int("version"), seconds)
+    builder = _builder()
+    seconds = builder.signer.expires_seconds(request.args.get("expires"))
+    url, expires_at = await builder.link(
+        caller(), asset_id, positive_int("version"), seconds, inline=flag("inline")
+    )
     return json_response({"url": url, "expires_at": expires_at})
 
 
-async def _link(
-    principal: Principal, asset_id: str, version_number: int | None, seconds: int
-) -> tuple[str, str]:
-    """The link and its expiry (ISO 8601): ``links.LinkBuilder``, shared with GraphQL. Its
-    base is ``ASSET_PUBLIC_URL``, or none (a relative link): never the request's ``Host``."""
-    settings = services().settings
-    builder = LinkBuilder(services().engine, settings.url_signing_secret, settings.public_url)
-    return await builder.link(principal, asset_id, version_number, seconds)
+def _builder() -> LinkBuilder:
+    """``links.LinkBuilder``, shared with GraphQL. Its base is ``ASSET_PUBLIC_URL``, or none
+    (a relative link): never the request's ``Host``."""
+    return LinkBuilder(services().engine, services().links, services().settings.public_url)
 
 
-def _link_key() -> bytes:
-    return signing.signing_key(services().settings.url_signing_secret)
+async def _linked_download(engine: AssetEngine, asset_id: str, signature: str) -> Response:
+    """A download through a signed link: the disposition asked (``inline``) is part of what
+    the link signs. A link pinned to a version answers what caches may keep until it expires;
+    one that follows the current version is revalidated; a refusal is never kept."""
+    signer = services().links
+    try:
+        inline = flag("inline")
+        grant = signer.verify(
+            "download",
+            asset_id,
+            version=request.args.get("version"),
+            subject=download_subject(inline),
+            expires=request.args.get("expires"),
+            epoch=request.args.get("epoch"),
+            signature=signature,
+        )
+        asset, version = await engine.linked_content(asset_id, grant.version)
+        if grant.epoch != asset.link_epoch:
+            raise HTTPProblem(403, "Forbidden", "the link was revoked: the asset was deleted")
+    except (HTTPProblem, NotFound) as refused:
+        # (either answer says ``no-store``: a refusal is never kept)
+        if media_element_request():
+            return plain_text_refusal(refused)
+        raise
+    return await serve_content(
+        engine, asset, version, inline=inline, cache_control=link_cache_control(signer, grant)
+    )
 
 
 async def serve_content(
-    engine: AssetEngine, asset: Asset, version: Version, *, inline: bool
+    engine: AssetEngine,
+    asset: Asset,
+    version: Version,
+    *,
+    inline: bool,
+    cache_control: str | None = None,
 ) -> Response:
     """The version's bytes (or its headers, a 304, a 416, an nginx hand-over). ``inline``
-    is the client's wish (``?inline=1``), granted for inline-safe types only."""
+    is the client's wish (``?inline=1``), granted for inline-safe types only.
+    ``cache_control``: a signed link's; a download with a token or of a public asset is
+    revalidated every time (its visibility, its current version may change)."""
     size = version.size
     etag = f'"{version.checksum}"'
     last_modified = version.created_at.replace(microsecond=0)
-    cache_control = "private, no-cache" if asset.visibility != "public" else "no-cache"
+    if cache_control is None:
+        cache_control = "private, no-cache" if asset.visibility != "public" else "no-cache"
     if not_modified(etag, last_modified):
         response = Response("", status=304)
         response.headers["ETag"] = etag

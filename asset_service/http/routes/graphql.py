@@ -109,7 +109,7 @@ async def _execute(params: dict[str, Any], *, allow_mutations: bool) -> Response
     principal = caller()
     engine = services().engine
     settings = services().settings
-    links = LinkBuilder(engine, settings.url_signing_secret, settings.public_url)
+    links = LinkBuilder(engine, services().links, settings.public_url)
     context = Context(engine, principal, links, cursor_key(settings.url_signing_secret))
     schema, limiter = _state()
     outcome = await run(schema, graphql_request, context, limiter, allow_mutations=allow_mutations)

@@ -1,21 +1,18 @@
 """``/api/assets/{id}/previews/{kind}``: thumbnails, posters and waveforms, and the signed
 links an ``<img>`` can show them with.
 
-``200`` with the bytes (a version's preview never changes: a strong ``ETag`` and an immutable
-``Cache-Control``), ``202`` with ``Retry-After`` while it is being made, ``404`` when the type
-has no such preview, ``422`` when it failed (with the reason). Access as for a download of
-the asset; a signed link is bound to its asset, version, kind and size.
+``200`` with the bytes (a strong ``ETag``; a version's preview never changes, so with
+``?version=`` or by a signed link an immutable ``Cache-Control``, and without ``version`` —
+the current version's, which the next version changes — ``no-cache``), ``202`` with
+``Retry-After`` while it is being made, ``404`` when the type has no such preview, ``422``
+when it failed (with the reason). Access as for a download of the asset; a signed link is
+bound to its asset, version, kind, size and link epoch.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from quart import Blueprint, Response, request
 
@@ -33,23 +30,22 @@ from asset_service.engine.preview_types import (
     merge_peaks,
 )
 
-from .. import signing
 from ..context import caller, optional_caller, services
+from ..links import LinkBuilder
 from ..params import asset_id_from_path, parse_decimal
 from ..problems import HTTPProblem, problem_response, unauthorized
 from ..query import page_json
 from ..responses import json_response
 from ..schema import Auth, Header, Reply, operation, records
 from ..schema import parameters as param
+from ..signing import NO_SIZE, Grant, link_cache_control, preview_subject
 
 blueprint = Blueprint("previews", __name__)
 
+#: a version's preview (``?version=``) fetched with a token, or anonymously (public assets)
 IMMUTABLE = "private, max-age=31536000, immutable"
 #: seconds a client is asked to wait before asking again for a pending preview
 RETRY_AFTER = 2
-DEFAULT_LINK_EXPIRES = 3600
-#: what a link to a preview without sizes (a waveform) signs in place of the size
-NO_SIZE = "-"
 
 
 def is_picture(state: PreviewState) -> bool:
@@ -101,55 +97,40 @@ async def page_with_previews(page: Page, query: AssetQuery) -> dict[str, Any]:
 # --- signed links --------------------------------------------------------------------------
 
 
-def _link_key() -> bytes:
-    # A key of its own: a preview link's signature never verifies as a download link's.
-    base = signing.signing_key(services().settings.url_signing_secret)
-    return hmac.new(base, b"asset-service preview links v1", hashlib.sha256).digest()
-
-
-def _sign(asset_id: str, version: int, kind: str, size: str, expires: int) -> str:
-    message = f"{asset_id}\n{version}\n{kind}\n{size}\n{expires}".encode()
-    return hmac.new(_link_key(), message, hashlib.sha256).hexdigest()
-
-
-def _verify(asset_id: str, kind: str, size: str) -> int:
-    """The signed version, or ``403`` for a forged, altered (other kind or size) or expired
-    link."""
-    number = parse_decimal(request.args.get("version"))
-    deadline = parse_decimal(request.args.get("expires"))
-    signature = request.args.get("signature", "")
-    if number is None or deadline is None:
-        raise HTTPProblem(403, "Forbidden", "the link is incomplete")
-    expected = _sign(asset_id, number, kind, size, deadline)
-    if not hmac.compare_digest(expected.encode(), signature.encode(errors="replace")):
-        raise HTTPProblem(403, "Forbidden", "the link's signature is not valid")
-    if deadline < time.time():
-        raise HTTPProblem(403, "Forbidden", "the link has expired")
-    return number
-
-
 async def preview_link(asset_id: str) -> Response:
     """``GET /api/assets/{id}/url?preview=KIND[&size=N][&version=N][&expires=S]``: at once,
-    even while the preview is pending."""
+    even while the preview is pending. Always pinned to a version (the current one unless
+    ``version`` says otherwise): a version's preview never changes, so caches keep it."""
     kind = request.args.get("preview", "")
-    raw = request.args.get("expires", str(DEFAULT_LINK_EXPIRES))
-    seconds = parse_decimal(raw)
-    if seconds is None or not 1 <= seconds <= signing.MAX_EXPIRES:
-        raise InvalidInput(f"expires must be 1 to {signing.MAX_EXPIRES} seconds")
-    found = await services().engine.previews.find(caller(), asset_id, kind, _version())
-    size = _variant(found.state) if is_picture(found.state) else NO_SIZE
-    expires_at = int(time.time()) + seconds
-    query: dict[str, Any] = {"version": found.version.version}
-    if size != NO_SIZE:
-        query["size"] = size
-    query["expires"] = expires_at
-    query["signature"] = _sign(asset_id, found.version.version, kind, size, expires_at)
-    # ASSET_PUBLIC_URL, or a relative link: never the request's Host (as links.LinkBuilder)
-    base = services().settings.public_url.rstrip("/")
-    url = f"{base}/api/assets/{asset_id}/previews/{kind}?{urlencode(query)}"
-    return json_response(
-        {"url": url, "expires_at": datetime.fromtimestamp(expires_at, UTC).isoformat()}
+    builder = LinkBuilder(services().engine, services().links, services().settings.public_url)
+    seconds = builder.signer.expires_seconds(request.args.get("expires"))
+    found = await services().engine.previews.find(
+        caller(), asset_id, kind, _version(), for_link=True
     )
+    size = _variant(found.state) if is_picture(found.state) else NO_SIZE
+    url, expires_at = builder.preview_link(
+        asset_id, found.version.version, kind, size, found.asset.link_epoch, seconds
+    )
+    return json_response({"url": url, "expires_at": expires_at})
+
+
+async def _linked(asset_id: str, kind: str) -> tuple[FoundPreview, Grant]:
+    """The preview a signed link names, or ``403`` for a forged, altered (other kind or size),
+    expired or revoked link. The kind and size are checked against the signature before
+    anything is looked up."""
+    grant = services().links.verify(
+        "preview",
+        asset_id,
+        version=request.args.get("version", ""),  # a preview link always names its version
+        subject=preview_subject(kind, request.args.get("size", NO_SIZE)),
+        expires=request.args.get("expires"),
+        epoch=request.args.get("epoch"),
+        signature=request.args.get("signature", ""),
+    )
+    found = await services().engine.previews.find(None, asset_id, kind, grant.version, linked=True)
+    if grant.epoch != found.asset.link_epoch:
+        raise HTTPProblem(403, "Forbidden", "the link was revoked: the asset was deleted")
+    return found, grant
 
 
 # --- the preview ---------------------------------------------------------------------------
@@ -194,7 +175,15 @@ def _buckets(state: PreviewState) -> int | None:
     return buckets
 
 
-_IMMUTABLE = {"ETag": Header(str), "Cache-Control": Header(str)}
+_PREVIEW_HEADERS = {
+    "ETag": Header(str),
+    "Cache-Control": Header(
+        str,
+        "with `version` (a token): `private, max-age=31536000, immutable`; without it (the "
+        "current version's): `private, no-cache`; by a signed link: `public, "
+        "max-age=<seconds to its expiry>, immutable`",
+    ),
+}
 
 
 @blueprint.get("/api/assets/<asset_id>/previews/<kind>")
@@ -205,7 +194,7 @@ _IMMUTABLE = {"ETag": Header(str), "Cache-Control": Header(str)}
     responses={
         200: Reply(
             "the preview: WEBP for pictures, JSON peaks for a waveform",
-            headers=_IMMUTABLE,
+            headers=_PREVIEW_HEADERS,
             content={"image/webp": bytes, "application/json": records.Waveform},
         ),
         202: Reply(
@@ -226,23 +215,28 @@ async def preview(asset_id: str, kind: str) -> Response:
     asset_id = asset_id_from_path(asset_id)
     previews = services().engine.previews
     if "signature" in request.args:
-        # The kind and size are checked against the signature before anything is looked up.
-        number = _verify(asset_id, kind, request.args.get("size", NO_SIZE))
-        found = await previews.find(None, asset_id, kind, number, linked=True)
+        found, grant = await _linked(asset_id, kind)
+        cache_control = link_cache_control(services().links, grant)
     else:
         principal = optional_caller()
+        number = _version()
         try:
-            found = await previews.find(principal, asset_id, kind, _version())
+            found = await previews.find(principal, asset_id, kind, number)
         except NotFound:
             if principal is None:
                 raise unauthorized("this needs 'Authorization: Bearer <token>'") from None
             raise
+        # A version's preview never changes; "the current version's" does with the next
+        # version, so it is revalidated (its ETag names the version's preview).
+        cache_control = IMMUTABLE if number is not None else "private, no-cache"
     variant_name = _variant(found.state)
     buckets = _buckets(found.state)
-    return await _answer(found, variant_name, buckets)
+    return await _answer(found, variant_name, buckets, cache_control)
 
 
-async def _answer(found: FoundPreview, variant_name: str, buckets: int | None) -> Response:
+async def _answer(
+    found: FoundPreview, variant_name: str, buckets: int | None, cache_control: str
+) -> Response:
     state = found.state
     if state.status == PreviewStatus.PENDING:
         response = json_response(
@@ -264,7 +258,7 @@ async def _answer(found: FoundPreview, variant_name: str, buckets: int | None) -
     etag = variant.etag if buckets is None else f'{variant.etag[:-1]}-b{buckets}"'
     headers = {
         "ETag": etag,
-        "Cache-Control": IMMUTABLE,
+        "Cache-Control": cache_control,
         "X-Content-Type-Options": "nosniff",
     }
     if _matches(request.headers.get("If-None-Match"), etag):

@@ -169,10 +169,27 @@ SEARCH_FILTERS = (
 
 # --- downloads -------------------------------------------------------------------------------
 
+LINK_VERSION = query(
+    "version",
+    VersionNumber,
+    "a link pinned to this version (its answers are immutable: caches keep them until the "
+    "link expires); without it, a link that follows the current version (revalidated). A "
+    "preview link is always pinned, to the current version by default",
+)
 LINK_EXPIRES = query(
     "expires",
-    Annotated[int, Meta(minimum=1, maximum=signing.MAX_EXPIRES)],
-    "seconds from now",
+    Annotated[int, Meta(minimum=1, maximum=signing.MAX_LINK_LIFETIME - 1)],
+    "seconds from now (default 3600), at most 7 days less `ASSET_LINK_WINDOW` (601200 with "
+    "the default window of 3600 seconds; more → 400). The link's expiry is rounded up to "
+    "the next window boundary past now + `expires`, so the same request within a window gets "
+    "the same URL and caches can keep what it answers",
+)
+LINK_INLINE = query(
+    "inline",
+    bool,
+    "a link that asks for `Content-Disposition: inline` (granted to the types `download`'s "
+    "`inline` lists); signed into the link, so adding or removing it breaks the signature "
+    "(403). A store's own presigned URL (`presign=true`) is always an attachment",
 )
 
 # --- previews --------------------------------------------------------------------------------
@@ -197,6 +214,7 @@ PREVIEW = (
     PREVIEW_SIZE,
     PREVIEW_BUCKETS,
     query("expires", int, "a signed link's expiry (Unix time)"),
+    query("epoch", int, "a signed link's link epoch (the asset's deletes so far)"),
     query("signature", str, "a signed link's signature"),
 )
 
@@ -218,13 +236,17 @@ DOWNLOAD = (
     query(
         "signature",
         str,
-        "the signature of a signed link (with `version` and `expires`); replaces the token",
+        "the signature of a signed link (with `expires`, `epoch`, and `version` for a link "
+        "pinned to a version, `inline` for one shown inline); replaces the token. Pinned: "
+        "`Cache-Control: public, max-age=<seconds to expiry>, immutable`; to the current "
+        "version: `public, no-cache` (revalidated by ETag); a refusal: `no-store`",
     ),
     query(
         "expires",
         Annotated[int, Meta(minimum=0)],
         "a signed link's expiry time (Unix seconds)",
     ),
+    query("epoch", Annotated[int, Meta(minimum=0)], "a signed link's link epoch"),
     header(
         "Range",
         "one byte range, `bytes=start-end`, `bytes=start-` or `bytes=-suffix` (206); "

@@ -43,6 +43,12 @@ _CONTENT_HEADERS = {
     ),
     "X-Content-Type-Options": Header(Literal["nosniff"]),
     "Accept-Ranges": Header(Literal["bytes"]),
+    "Cache-Control": Header(
+        str,
+        "with a token: `private, no-cache`; a public asset without one: `no-cache`; a signed "
+        "link pinned to a version: `public, max-age=<seconds to its expiry>, immutable`; one "
+        "to the current version: `public, no-cache`",
+    ),
 }
 _ANY_BYTES = {"*/*": bytes}
 

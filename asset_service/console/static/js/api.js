@@ -81,11 +81,12 @@ export function query(params) {
   return text ? `?${text}` : "";
 }
 
-/** A signed link to the content (media elements and frames cannot send headers). Links of the
- * service itself may ask to be shown inline; a store's own pre-signed URL may not be altered. */
+/** A signed link to the content (media elements and frames cannot send headers). `inline` is
+ * asked of the service, which signs it into the link (a link may not be altered); the same
+ * request within a link window gets the same URL, so the browser reuses what it fetched. */
 export async function signedLink(assetId, { version, inline = true, expires } = {}) {
-  const { url } = await api(`/api/assets/${assetId}/url${query({ version, expires })}`);
-  if (inline && url.includes(`/api/assets/${assetId}/download?`)) return `${url}&inline=1`;
+  const flags = { version, expires, inline: inline ? 1 : undefined };
+  const { url } = await api(`/api/assets/${assetId}/url${query(flags)}`);
   return url;
 }
 
