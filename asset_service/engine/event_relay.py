@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,6 +23,14 @@ from typing import Any
 import trio
 
 from .event_log import EventLog, format_event_id
+from .event_subscription import (
+    READ_BATCH,
+    Delivered,
+    EventsGone,
+    EventsUnavailable,
+    Subscriber,
+    Subscription,
+)
 from .events import Event
 
 logger = logging.getLogger(__name__)
@@ -32,8 +39,6 @@ logger = logging.getLogger(__name__)
 APPEND_QUEUE = 4096
 #: events appended in one call at most
 APPEND_BATCH = 200
-#: events read from the log in one call (tail and replay)
-READ_BATCH = 500
 #: how long the tail waits for a missing id (an append of another instance still being
 #: written) before it takes it as never to come
 GAP_GRACE = 2.0
@@ -43,14 +48,6 @@ PRUNE_EVERY = 60.0
 #: events a subscriber may have waiting; a subscriber that falls further behind is dropped
 #: (its client reconnects with ``since``)
 SUBSCRIBER_BUFFER = 1024
-
-
-class EventsGone(Exception):
-    """The event a subscription should resume after is no longer (or never was) in the log."""
-
-
-class EventsUnavailable(Exception):
-    """The log could not be read for a subscription's replay (the catalog is down)."""
 
 
 class _Trouble:
@@ -70,81 +67,6 @@ class _Trouble:
         if self._failing:
             logger.warning("%s: works again", self._what)
         self._failing = False
-
-
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    """What a subscriber receives: an event with its id. ``in_log`` is false for an event the
-    log refused, delivered here only: its ``id`` is then that of the last logged event before
-    it, so that a client resuming from it misses nothing that is in the log."""
-
-    id: str
-    event: Event
-    in_log: bool = True
-
-
-@dataclass(slots=True, eq=False)
-class _Subscriber:
-    send: trio.MemorySendChannel[Delivered]
-    #: dropped for falling behind: its stream ends, and its client should resume with ``since``
-    overflowed: bool = False
-
-
-class Subscription:
-    """An async iterator of ``Delivered``: the replay, then live events. It ends when the
-    subscriber fell too far behind (``overflowed``)."""
-
-    def __init__(
-        self,
-        log: EventLog,
-        subscriber: _Subscriber,
-        receive: trio.MemoryReceiveChannel[Delivered],
-        since: int | None,
-        caught_up: int,
-    ) -> None:
-        self._log = log
-        self._subscriber = subscriber
-        self._receive = receive
-        self._caught_up = caught_up
-        self._after = since if since is not None else caught_up
-        self._replaying = since is not None and since < caught_up
-        self._pending: deque[Delivered] = deque()
-        #: live events up to this id were replayed (or came before ``since``)
-        self._last = max(since or 0, caught_up)
-
-    @property
-    def overflowed(self) -> bool:
-        return self._subscriber.overflowed
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> Delivered:
-        while self._replaying and not self._pending:
-            try:
-                page = await self._log.events_after(self._after, READ_BATCH)
-            except Exception as error:
-                raise EventsUnavailable("the event log cannot be read") from error
-            for logged in page:
-                if logged.number > self._caught_up:
-                    break
-                self._pending.append(Delivered(logged.id, logged.event))
-                self._after = logged.number
-            if len(page) < READ_BATCH or self._after >= self._caught_up or not self._pending:
-                self._replaying = False
-        if self._pending:
-            return self._pending.popleft()
-        while True:
-            try:
-                delivered = await self._receive.receive()
-            except trio.EndOfChannel:
-                raise StopAsyncIteration from None
-            if not delivered.in_log:
-                return delivered
-            number = int(delivered.id)
-            if number > self._last:
-                self._last = number
-                return delivered
 
 
 @dataclass(slots=True)
@@ -172,7 +94,7 @@ class EventRelay:
         self._clock = clock
         self._buffer = buffer
         self._queue_send, self._queue_receive = trio.open_memory_channel[Event](APPEND_QUEUE)
-        self._subscribers: set[_Subscriber] = set()
+        self._subscribers: set[Subscriber] = set()
         self._wake = trio.Event()
         self._watching = False
         self._gap_since: float | None = None
@@ -343,7 +265,7 @@ class EventRelay:
             if not kept:
                 raise EventsGone(f"event {since} is no longer kept")
         send, receive = trio.open_memory_channel[Delivered](self._buffer)
-        subscriber = _Subscriber(send)
+        subscriber = Subscriber(send)
         # No checkpoint between the two: what the tail fans out from here on comes live,
         # what it fanned out before is replayed.
         self._subscribers.add(subscriber)

@@ -13,14 +13,11 @@ import pytest
 import trio
 
 from asset_service.engine.event_log import MemoryEventLog
-from asset_service.engine.event_relay import (
-    GAP_GRACE,
-    PRUNE_EVERY,
+from asset_service.engine.event_relay import GAP_GRACE, PRUNE_EVERY, EventRelay, Retention
+from asset_service.engine.event_subscription import (
     Delivered,
-    EventRelay,
     EventsGone,
     EventsUnavailable,
-    Retention,
     Subscription,
 )
 from asset_service.engine.events import Event

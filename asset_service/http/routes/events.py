@@ -32,7 +32,7 @@ from quart import Blueprint, websocket
 
 from asset_service.engine.errors import AssetServiceError
 from asset_service.engine.event_log import parse_event_id
-from asset_service.engine.event_relay import (
+from asset_service.engine.event_subscription import (
     Delivered,
     EventsGone,
     EventsUnavailable,
