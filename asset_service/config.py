@@ -91,6 +91,12 @@ class Settings:
     preview_concurrency: int = 2
     #: seconds one preview may take to render
     preview_timeout: float = 60.0
+    #: seconds between two reads of the shared event log (``/api/events`` across instances)
+    event_poll_interval: float = 0.1
+    #: the event log keeps events at least this many seconds…
+    event_retention: float = 600.0
+    #: …and at least this many of the newest (at most 100 000)
+    event_retention_count: int = 10_000
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -122,6 +128,9 @@ class Settings:
             ),
             heavy_inspections=self.heavy_inspections,
             max_open_uploads=self.max_open_uploads,
+            event_poll_interval=self.event_poll_interval,
+            event_retention=self.event_retention,
+            event_retention_count=self.event_retention_count,
             spool_dir=self.data_dir / "tmp" / "spool",
         )
 
@@ -226,6 +235,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("ASSET_PREVIEW_CONCURRENCY must be at least 1")
     if settings.preview_timeout <= 0:
         raise ConfigError("ASSET_PREVIEW_TIMEOUT must be positive")
+    if not 0 < settings.event_poll_interval <= 10:
+        raise ConfigError("ASSET_EVENT_POLL_INTERVAL must be above 0 and at most 10 seconds")
+    if settings.event_retention < 600:
+        raise ConfigError("ASSET_EVENT_RETENTION must be at least 600 seconds")
+    if not 10_000 <= settings.event_retention_count <= 100_000:
+        raise ConfigError("ASSET_EVENT_RETENTION_COUNT must be from 10000 to 100000")
     check_link_window(settings.link_window)
     if settings.public_url and not _is_base_url(settings.public_url):
         raise ConfigError(

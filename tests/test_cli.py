@@ -342,3 +342,32 @@ def test_token_refuses_what_the_service_would_refuse(capsys, monkeypatch, args, 
     monkeypatch.setenv("ASSET_JWT_SECRET", SECRET)
     code, out, err = run_token(capsys, "--user", "u", "--role", "viewer", *args)
     assert code == 2 and out == "" and message in err
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ASSET_EVENT_POLL_INTERVAL", "0"),
+        ("ASSET_EVENT_POLL_INTERVAL", "11"),
+        ("ASSET_EVENT_POLL_INTERVAL", "soon"),
+        ("ASSET_EVENT_RETENTION", "599"),
+        ("ASSET_EVENT_RETENTION_COUNT", "9999"),
+        ("ASSET_EVENT_RETENTION_COUNT", "100001"),
+    ],
+)
+def test_the_event_log_settings_are_bounded(name: str, value: str):
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: value})
+
+
+def test_the_event_log_settings_reach_the_engine():
+    settings = load_settings(
+        {
+            "ASSET_EVENT_POLL_INTERVAL": "0.25",
+            "ASSET_EVENT_RETENTION": "3600",
+            "ASSET_EVENT_RETENTION_COUNT": "100000",
+        }
+    )
+    config = settings.engine_config()
+    assert (config.event_poll_interval, config.event_retention) == (0.25, 3600.0)
+    assert config.event_retention_count == 100_000

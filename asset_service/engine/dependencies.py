@@ -25,6 +25,9 @@ from .model import AssetType
 from .preview_types import PreviewSettings
 from .spool import SPOOL_THREADS, default_spool_dir
 
+#: the most events the log may be asked to keep whatever their age
+MAX_EVENT_RETENTION_COUNT = 100_000
+
 
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
@@ -44,6 +47,12 @@ class EngineConfig:
     heavy_inspections: int = 2
     #: the preview actor (``ASSET_PREVIEWS``, ``ASSET_PREVIEW_CONCURRENCY``, ``…_TIMEOUT``)
     previews: PreviewSettings = field(default_factory=PreviewSettings)
+    #: seconds between two reads of the event log by an instance that nothing woke
+    event_poll_interval: float = 0.1
+    #: the event log keeps events younger than this (seconds)…
+    event_retention: float = 600.0
+    #: …and, whatever their age, this many of the newest
+    event_retention_count: int = 10_000
     #: where uploads to a store whose blobs are not local files (S3) are spooled while they
     #: arrive, for inspection (``{data_dir}/tmp/spool`` when served; ``None``: the system's
     #: temporary directory)
@@ -52,6 +61,14 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if self.heavy_inspections < 1:
             raise ValueError("heavy_inspections must be at least 1")
+        if not 0 < self.event_poll_interval <= 10:
+            raise ValueError("event_poll_interval must be above 0 and at most 10 seconds")
+        if self.event_retention < 600:
+            raise ValueError("event_retention must be at least 600 seconds")
+        if not 10_000 <= self.event_retention_count <= MAX_EVENT_RETENTION_COUNT:
+            raise ValueError(
+                f"event_retention_count must be from 10000 to {MAX_EVENT_RETENTION_COUNT}"
+            )
 
 
 class Tally:

@@ -33,6 +33,8 @@ from .errors import (
     PayloadTooLarge,
     PreconditionFailed,
 )
+from .event_log import EventLog, MemoryEventLog
+from .event_relay import EventRelay, Retention
 from .events import EventHub, asset_event
 from .inspection import ContentInspector
 from .model import (
@@ -44,6 +46,7 @@ from .model import (
     Version,
     Visibility,
     bucket_of,
+    parse_time,
     utc_now,
 )
 from .preview_access import PreviewAccess
@@ -52,6 +55,7 @@ from .previews import PreviewActor
 from .public_visibility import is_published, sync_public
 from .tus import Checksum, NewUpload, ResumableUploads
 from .upload_actor import (
+    RECENT_SECONDS,
     BeginUpload,
     UploadActor,
     UploadHandle,
@@ -102,6 +106,14 @@ class AssetEngine:
         self.config = config
         self.hub = EventHub()
         self.hub.add_listener(inspector.notify)
+        #: the log every instance's events go through (the catalog's, when it keeps one)
+        self.event_log: EventLog = catalog if isinstance(catalog, EventLog) else MemoryEventLog()
+        #: what the WebSocket subscribes to: every instance's events, from the log
+        self.events = EventRelay(
+            self.event_log,
+            poll_interval=config.event_poll_interval,
+            retention=Retention(config.event_retention, config.event_retention_count),
+        )
         self._deps = deps = EngineDeps(store, catalog, inspector, self.hub, config)
         self.instance_id = deps.instance_id
         #: what this instance is in the middle of (the cleanup leaves it alone)
@@ -125,6 +137,8 @@ class AssetEngine:
             self._versioning.before_commit = self._previews.expect
         self.previews = PreviewAccess(store, catalog, states, self._previews, self.asset_types)
         # --- end previews -----------------------------------------------------------------
+        # Last: the in-process listeners above hear of an event before it is logged.
+        self.hub.add_listener(self.events.offer)
         self._upload_mailbox: Mailbox | None = None
         self._versioning_mailbox: Mailbox | None = None
         self._cleanup_mailbox: Mailbox | None = None
@@ -139,6 +153,7 @@ class AssetEngine:
         version_send, version_receive = trio.open_memory_channel[Envelope[Any]](MAILBOX_SIZE)
         cleanup_send, cleanup_receive = trio.open_memory_channel[Envelope[Any]](MAILBOX_SIZE)
         async with trio.open_nursery() as nursery:
+            await nursery.start(self.events.run)
             # Data flows down: tus commits replay into the upload actor, which hands staged
             # content to the versioning actor. Each sender owns the clone it is given.
             await nursery.start(self._versioning.run, version_receive)
@@ -194,9 +209,31 @@ class AssetEngine:
                 error=session.error["reason"] if session.error else None,
             )
         found = self._uploads.recent_progress(principal.customer_id, upload_id)
+        if found is None:
+            # taken by another instance: what it logged of it
+            found = await self._logged_progress(principal.customer_id, upload_id)
         if found is None or (found.user_id != principal.user_id and not policy.is_admin(principal)):
             raise NotFound("no such upload")
         return found
+
+    async def _logged_progress(self, customer_id: str, upload_id: str) -> UploadProgress | None:
+        logged = await self.event_log.last_upload_progress(customer_id, upload_id)
+        if logged is None:
+            return None
+        at = parse_time(logged.event.at)
+        if at is None or (utc_now() - at).total_seconds() > RECENT_SECONDS:
+            return None  # as long as the instance that took it would say
+        data = logged.event.data
+        return UploadProgress(
+            upload_id,
+            customer_id,
+            received_bytes=int(data.get("received_bytes") or 0),
+            total_bytes=data.get("total_bytes"),
+            state=str(data.get("state")),
+            asset_id=data.get("asset_id"),
+            user_id=logged.event.owner,
+            error=data.get("error"),
+        )
 
     # --- resumable (tus) uploads ---------------------------------------------------------
 

@@ -33,6 +33,9 @@ class Event:
     #: when set, only this user and the customer's admins (and services) are told: the events
     #: of a private asset, an upload's progress
     owner: str | None = None
+    #: set once the event is in the event log (or could not be put there): what an upload's
+    #: ``201`` waits for, so that every instance can read its outcome once the client has it
+    logged: trio.Event = field(default_factory=trio.Event, compare=False, repr=False)
 
 
 def asset_event(name: str, asset: Any, **data: Any) -> Event:

@@ -8,15 +8,15 @@ the preview loses nothing: at start the actor asks the catalog for pending state
 those previews then. ``MakePreviewsNow`` is the same work for a caller that waits for it
 (``asset-service previews --missing``).
 
-A queued preview starts once no upload is being received or committed on this instance, or
-after ``yield_to_uploads`` seconds whatever the uploads do: on a small machine a rendering,
-even at the lowest priority, slows the uploads it runs beside, and a burst of uploads is
-answered first. At most ``concurrency`` previews are made at once (workers and a process pool
-of that size, at the lowest CPU priority: ``_preview_workers``); each rendering runs in a
-worker process (a thread for a renderer that cannot be sent to one) within ``timeout`` (a
-renderer gives its subprocesses that budget, too). A lease per (asset, version) keeps two
-instances from making the same previews at once. A failure is stored on the preview with its
-reason and never retried; the asset itself is never touched.
+A queued preview starts once no upload has been received or committed on this instance for a
+tenth of a second, or after ``yield_to_uploads`` seconds whatever the uploads do: on a small
+machine a rendering, even at the lowest priority, slows the uploads it runs beside, and a burst
+of uploads is answered first. At most ``concurrency`` previews are made at once (workers and a
+process pool of that size, at the lowest CPU priority: ``_preview_workers``); each rendering
+runs in a worker process (a thread for a renderer that cannot be sent to one) within
+``timeout`` (a renderer gives its subprocesses that budget, too). A lease per (asset, version)
+keeps two instances from making the same previews at once. A failure is stored on the preview
+with its reason and never retried; the asset itself is never touched.
 """
 
 from __future__ import annotations
@@ -88,6 +88,8 @@ class MakePreviewsNow(Request[list[PreviewState]]):
 PreviewersOf = Callable[[str, str], Sequence[Previewer]]
 #: seconds between two looks at whether the uploads have finished, while previews wait
 UPLOADS_POLL = 0.02
+#: seconds without an upload after which previews start
+UPLOADS_QUIET = 0.1
 
 
 class PreviewActor:
@@ -205,10 +207,19 @@ class PreviewActor:
                     logger.exception("previews of %s v%d could not be made", asset_id, number)
 
     async def _yield_to_uploads(self, deadline: float) -> None:
-        """Until no upload runs here, or ``deadline`` (Trio time) has passed."""
+        """Until no upload has run here for ``UPLOADS_QUIET`` seconds, or ``deadline`` (Trio
+        time) has passed. A moment without uploads between two of a client's requests is not
+        the end of a burst."""
+        quiet_since: float | None = None
         # Polled: the upload actor signals nothing when it becomes idle, and a look is the
         # length of a dict.
-        while self._uploads_running() and trio.current_time() < deadline:  # noqa: ASYNC110
+        while (now := trio.current_time()) < deadline:
+            if self._uploads_running():
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= UPLOADS_QUIET:
+                return
             await trio.sleep(UPLOADS_POLL)
 
     async def _recover(self, work: trio.MemorySendChannel[tuple[str, int]]) -> None:

@@ -50,6 +50,9 @@ PROGRESS_INTERVAL = 0.25
 #: how long a finished upload's progress can still be asked for, and how many are remembered
 RECENT_SECONDS = 600.0
 RECENT_MAX = 4096
+#: how long an upload's caller waits for its outcome to be in the event log (where the other
+#: instances read it) before hearing back anyway
+LOGGED_WAIT = 5.0
 #: below this, hashing on the event loop is cheaper than a thread hop
 _HASH_INLINE_BELOW = 64 * 1024
 
@@ -151,11 +154,24 @@ class UploadHandle:
     ) -> Asset:
         """Finish the upload and promote it; returns the asset."""
         try:
-            return await ask(self._chunks, CommitUpload(fields, declared_type))
+            asset = await ask(self._chunks, CommitUpload(fields, declared_type))
         except EngineStopped:
             raise self._session.failure_or_stopped() from None
+        except AssetServiceError:
+            await self._outcome_logged()
+            raise
         finally:
             await self.aclose()
+        await self._outcome_logged()
+        return asset
+
+    async def _outcome_logged(self) -> None:
+        """Until the upload's last event is in the event log (bounded): once the caller has
+        the answer, every instance can read the upload's outcome."""
+        last = self._session.last_event
+        if last is not None:
+            with trio.move_on_after(LOGGED_WAIT):
+                await last.logged.wait()
 
     async def aclose(self) -> None:
         self._chunks.close()
@@ -185,6 +201,8 @@ class _Session:
         self.hasher = hashlib.sha256()
         self.head = bytearray()
         self.last_progress = -PROGRESS_INTERVAL
+        #: the last event published about this upload (its outcome, once it finished)
+        self.last_event: Event | None = None
         #: where the bytes are written, once ``_route`` decided (``None`` before, or when they
         #: are of no type this service stores and only the spool gets them)
         self.writer: BlobWriter | None = None
@@ -430,7 +448,8 @@ class UploadActor:
             session.progress.error = session.failure.reason
         self._publish_progress(session, force=True)
         if asset is not None and spec.target_asset_id is None:
-            self._hub.publish(created_event(asset))
+            session.last_event = created_event(asset)
+            self._hub.publish(session.last_event)
         self.sessions.pop(session.temp_key, None)
         self._in_flight.temp_blobs.leave(session.temp_key)
         label = (spec.principal.customer_id, spec.upload_id)
@@ -481,20 +500,19 @@ class UploadActor:
             return
         session.last_progress = now
         progress = session.progress
-        self._hub.publish(
-            Event(
-                "upload.progress",
-                progress.customer_id,
-                {
-                    "upload_id": progress.upload_id,
-                    "received_bytes": progress.received_bytes,
-                    "total_bytes": progress.total_bytes,
-                    "state": progress.state,
-                    "asset_id": progress.asset_id,
-                },
-                owner=progress.user_id,
-            )
+        session.last_event = Event(
+            "upload.progress",
+            progress.customer_id,
+            {
+                "upload_id": progress.upload_id,
+                "received_bytes": progress.received_bytes,
+                "total_bytes": progress.total_bytes,
+                "state": progress.state,
+                "asset_id": progress.asset_id,
+            },
+            owner=progress.user_id,
         )
+        self._hub.publish(session.last_event)
 
     async def _commit(self, session: _Session, commit: Envelope[Asset]) -> Asset:
         """Stage the content, then hand it down to the versioning actor: a new asset, or a new

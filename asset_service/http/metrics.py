@@ -221,7 +221,13 @@ class EngineCollector(Collector):
         yield last
         yield CounterMetricFamily(
             "asset_events_dropped",
-            "Events a slow subscriber (a WebSocket client, a plugin) did not get because its "
-            "buffer was full.",
-            value=engine.hub.dropped,
+            "Events a slow in-process subscriber did not get because its buffer was full, plus "
+            "WebSocket clients closed (1013) for falling 1024 events behind.",
+            value=engine.hub.dropped + engine.events.dropped,
+        )
+        yield CounterMetricFamily(
+            "asset_events_unlogged",
+            "Events the shared event log refused (or had no room for): delivered to this "
+            "instance's WebSocket clients only.",
+            value=engine.events.unlogged,
         )

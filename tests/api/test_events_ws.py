@@ -271,3 +271,51 @@ async def test_the_connection_closes_when_the_token_expires(base_url, make_token
                 except Exception:
                     break
         assert ws.closed.code == 4001
+
+
+@pytest.mark.file_store_only
+async def test_every_event_has_an_id_and_since_resumes_after_it(base_url, client, make_token):
+    token = make_token(user="alice", customer="acme")
+    auth = {"Authorization": f"Bearer {token}"}
+
+    async def upload(name: str) -> str:
+        answer = await client.post(
+            "/api/assets/upload", headers=auth, files={"file": (name, TEXT_BYTES, "text/plain")}
+        )
+        assert answer.status_code == 201
+        return answer.json()["asset_id"]
+
+    def created(asset_id: str) -> Any:
+        return lambda m: m["event"] == "asset.created" and m["data"]["asset_id"] == asset_id
+
+    async with open_websocket_url(ws_url(base_url, token)) as ws:
+        first = await events_until(ws, created(await upload("a.txt")))
+    assert all(set(m) == {"id", "event", "at", "data"} for m in first)
+    ids = [int(m["id"]) for m in first]
+    assert ids == sorted(set(ids))
+    second_id = await upload("b.txt")
+    async with open_websocket_url(ws_url(base_url, token) + f"&since={first[-1]['id']}") as ws:
+        resumed = await events_until(ws, created(second_id))
+    assert int(resumed[0]["id"]) == ids[-1] + 1
+    assert [m["data"].get("upload_id") is not None for m in resumed][-1] is False
+
+
+@pytest.mark.file_store_only
+@pytest.mark.parametrize(
+    "since", ["", "abc", "-1", "1.5", "0x1f", "9" * 19, "%F0%9F%92%A5", "1%00", "1&since=2"]
+)
+async def test_a_malformed_since_is_closed_with_4000(base_url, make_token, since):
+    code, reason = await closed_at_once(ws_url(base_url, make_token()) + f"&since={since}")
+    assert code == 4000
+    assert reason and reason.startswith("since:")
+
+
+@pytest.mark.file_store_only
+async def test_an_id_no_longer_kept_gets_gone_then_a_close(base_url, make_token):
+    async with open_websocket_url(ws_url(base_url, make_token()) + "&since=123456789") as ws:
+        message = json.loads(await ws.get_message())
+        assert message["event"] == "gone"
+        assert message["data"] == {"since": "123456789"}
+        with pytest.raises(ConnectionClosed):
+            await ws.get_message()
+        assert ws.closed.code == 4010

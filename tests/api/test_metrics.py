@@ -169,6 +169,7 @@ async def test_every_family_is_described_and_consistent(client, auth, create_ass
         "asset_cleanup_errors_total": "counter",
         "asset_cleanup_last_completed_timestamp_seconds": "gauge",
         "asset_events_dropped_total": "counter",
+        "asset_events_unlogged_total": "counter",
     }
     assert {name: f.kind for name, f in families.items()} == expected
     for name, family in families.items():
@@ -337,6 +338,22 @@ async def test_dropped_events(client, engine):
         for n in range(300):
             engine.hub.publish(Event("asset.updated", "acme", {"n": n}))
     assert value(await scrape(client), "asset_events_dropped_total") == engine.hub.dropped > 0
+
+
+async def test_events_the_log_refuses_are_counted_and_still_delivered_here(
+    client, engine, monkeypatch
+):
+    async def refuse(events: Any, now: float) -> list[str]:
+        raise ConnectionError("the catalog is down")
+
+    monkeypatch.setattr(engine.events.log, "append_events", refuse)
+    async with engine.events.subscribe() as stream:
+        event = Event("asset.updated", "acme", {"n": 1})
+        engine.hub.publish(event)
+        with trio.fail_after(5):
+            delivered = await stream.__anext__()
+    assert delivered.event is event and not delivered.in_log
+    assert value(await scrape(client), "asset_events_unlogged_total") == 1
 
 
 async def test_metrics_token(engine, settings, nursery):

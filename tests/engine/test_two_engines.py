@@ -6,7 +6,7 @@ store: two ``SqliteCatalog`` on one file and two ``FilesystemBlobStore`` on one 
 S3 stores on one moto bucket prefix and two ``MongoCatalog`` on one (mongomock) database; and
 the real servers when ``ASSET_TEST_S3_URL`` and ``ASSET_TEST_MONGO_URL`` are both set. What must
 hold across them is enforced in the catalog: version numbers, one cleanup pass per period, and
-one making of a version's previews.
+one making of a version's previews; and every event, through the event log.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from asset_service.engine.adapters.s3 import MinioBlobStore
 from asset_service.engine.adapters.sqlite import SqliteCatalog
 from asset_service.engine.blobstore import BlobStore
 from asset_service.engine.catalog import Catalog
+from asset_service.engine.errors import NotFound
 from asset_service.engine.preview_types import PreviewRequest, PreviewStatus, RenderedPreview
 from tests.backends import (
     REAL_MONGO_URL,
@@ -37,7 +38,7 @@ from tests.backends import (
     with_bucket_prefix,
 )
 
-from .conftest import mongomock_catalog_on, needs_real_mongo, needs_real_s3
+from .conftest import EDITOR, VIEWER, mongomock_catalog_on, needs_real_mongo, needs_real_s3
 from .test_cleanup_actor import recorded_passes  # noqa: F401 - a fixture
 from .test_preview_actor import PreviewingInspector, settled
 from .test_upload_actor import upload
@@ -228,3 +229,36 @@ async def test_a_versions_previews_are_made_once_across_both(instances):
     finally:
         inspector.release.set()
     assert inspector.renders == 1
+
+
+async def test_an_upload_on_one_engine_is_seen_by_the_other(instances, inspector):
+    """Its events reach the other engine's subscribers with the same ids, in the same order,
+    and its committed state with the asset id is readable there as soon as the upload has
+    returned (issue 15)."""
+    (store_a, catalog_a), (store_b, catalog_b) = instances
+    config = EngineConfig(cleanup_interval=3600, max_upload_bytes=1 << 20)
+    async with (
+        open_engine(store_a, catalog_a, inspector, config) as a,
+        open_engine(store_b, catalog_b, inspector, config) as b,
+        a.events.subscribe() as on_a,
+        b.events.subscribe() as on_b,
+    ):
+        asset = await upload(a, [b"TXT: from a\n"], upload_id="seen-by-b-0001")
+        progress = await b.progress(EDITOR, "seen-by-b-0001")
+        assert (progress.state, progress.asset_id) == ("committed", asset.asset_id)
+        assert progress.received_bytes == progress.total_bytes == len(b"TXT: from a\n")
+        with pytest.raises(NotFound):  # the uploader's and the admins' only
+            await b.progress(VIEWER, "seen-by-b-0001")
+
+        async def until_created(stream) -> list[tuple[str, str]]:
+            seen = []
+            with trio.fail_after(10):
+                async for delivered in stream:
+                    seen.append((delivered.id, delivered.event.name))
+                    if delivered.event.name == "asset.created":
+                        return seen
+            raise AssertionError("the stream ended")
+
+        seen_on_a, seen_on_b = await until_created(on_a), await until_created(on_b)
+        assert seen_on_a == seen_on_b
+        assert [name for _, name in seen_on_b][-2:] == ["upload.progress", "asset.created"]

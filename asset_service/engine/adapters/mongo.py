@@ -14,6 +14,7 @@ Collections:
 - ``folders`` — ``{customer_id, type, path}``, one per folder created explicitly;
 - ``leases`` — ``{_id: name, holder, expires_at}`` for the cleanup actor and version
   reservations;
+- ``events``, ``event_sequence`` — the event log (``_mongo_events.py``);
 - ``uploads`` — resumable (tus) upload sessions: ``UploadSession.to_document()`` with
   ``_id`` = ``upload_id``; ``replace_upload`` is ``replace_one({_id, revision: expected})``.
 
@@ -59,6 +60,7 @@ from ..catalog import (
 )
 from ..lifecycle import OpenCount
 from ..model import Asset, UploadSession, format_time
+from ._mongo_events import EVENT_INDEXES, MongoEventLog
 from ._mongo_previews import PREVIEW_INDEXES, MongoPreviewStates
 
 T = TypeVar("T")
@@ -137,7 +139,7 @@ def database_name(url: str) -> str:
     return name or DEFAULT_DATABASE
 
 
-class MongoCatalog(MongoPreviewStates, Catalog):
+class MongoCatalog(MongoEventLog, MongoPreviewStates, Catalog):
     def __init__(
         self,
         url: str,
@@ -204,6 +206,7 @@ class MongoCatalog(MongoPreviewStates, Catalog):
             db.folders.create_indexes(FOLDER_INDEXES)
             db.uploads.create_indexes(UPLOAD_INDEXES)
             db.previews.create_indexes(PREVIEW_INDEXES)  # the PreviewStates port
+            db.events.create_indexes(EVENT_INDEXES)  # the EventLog port
         except BaseException:
             if self._client_factory is None:
                 client.close()

@@ -32,6 +32,7 @@ from ..catalog import (
     folder_and_parents,
 )
 from ..model import Asset, UploadSession, format_time
+from ._sqlite_events import EVENTS_MIGRATION, SqliteEventLog
 from ._sqlite_previews import PREVIEWS_MIGRATION, SqlitePreviewStates
 
 T = TypeVar("T")
@@ -132,6 +133,7 @@ MIGRATIONS: list[list[str | Callable[[sqlite3.Connection], None]]] = [
         "CREATE INDEX assets_customer_size ON assets (customer_id, size, asset_id)",
     ],
     PREVIEWS_MIGRATION,  # previews: the PreviewStates port (_sqlite_previews.py)
+    EVENTS_MIGRATION,  # the EventLog port (_sqlite_events.py)
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -414,7 +416,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"PRAGMA user_version = {number}")
 
 
-class SqliteCatalog(SqlitePreviewStates, Catalog):
+class SqliteCatalog(SqliteEventLog, SqlitePreviewStates, Catalog):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None

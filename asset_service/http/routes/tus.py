@@ -250,8 +250,10 @@ async def override_method(upload_id: str) -> Response:
     responses={200: Reply("its progress", records.UploadProgress)},
     problems=[400, 401, 404, 410, 503],
     description="A resumable upload, or a multipart upload sent with `X-Upload-Id` (while it "
-    "runs and for ten minutes after). For the uploader and the customer's admins; anyone else "
-    "gets a 404. `WebSocket /api/events` streams the same as `upload.progress` events.",
+    "runs and for ten minutes after), whichever instance took it: once the upload's `201` is "
+    "sent, its committed state with the `asset_id` is readable here. For the uploader and the "
+    "customer's admins; anyone else gets a 404. `WebSocket /api/events` streams the same as "
+    "`upload.progress` events.",
 )
 @operation(
     "Uploads",

@@ -69,6 +69,7 @@ const MESSAGE_KEY = "asset-console-message";
 function signOut(message) {
   session.token = null;
   live.stop();
+  live.lastId = null;
   // a fresh page: controls removed for the last role must not stay removed for the next one
   if (message) sessionStorage.setItem(MESSAGE_KEY, message);
   location.replace("/");
@@ -151,14 +152,20 @@ function openAsset(assetId) {
 
 // --- live events -------------------------------------------------------------------------------
 
+// A reconnection resumes after the last event seen (``since``), so nothing is missed; when the
+// service no longer holds that event (``gone``) the view is reloaded and the socket starts over.
+const EVENTS_GONE = 4010;
+
 const live = {
   socket: null,
   retries: 0,
   timer: 0,
+  lastId: null,
   start() {
     this.stop();
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}/api/events?token=${encodeURIComponent(session.token)}`;
+    const since = this.lastId ? `&since=${encodeURIComponent(this.lastId)}` : "";
+    const url = `${scheme}://${location.host}/api/events?token=${encodeURIComponent(session.token)}${since}`;
     const socket = new WebSocket(url);
     this.socket = socket;
     socket.addEventListener("open", () => {
@@ -166,7 +173,14 @@ const live = {
     });
     socket.addEventListener("message", (message) => {
       try {
-        handleEvent(JSON.parse(message.data));
+        const event = JSON.parse(message.data);
+        if (event.event === "gone") {
+          this.lastId = null;
+          show().catch(() => {});
+          return;
+        }
+        if (event.id) this.lastId = event.id;
+        handleEvent(event);
       } catch (error) {
         console.warn("event not understood", error);
       }
@@ -176,6 +190,11 @@ const live = {
       this.socket = null;
       if (event.code === TOKEN_EXPIRED) {
         signOut("Your token has expired: sign in again.");
+        return;
+      }
+      if (event.code === EVENTS_GONE) {
+        this.lastId = null;
+        this.timer = setTimeout(() => this.start(), 0);
         return;
       }
       // bounded reconnection with back-off while signed in
