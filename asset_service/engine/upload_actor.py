@@ -214,6 +214,9 @@ class _Session:
         #: a new asset's id and final ``(bucket, key)`` when its bytes go straight there
         self.asset_id = spec.asset_id
         self.placed: tuple[str, str] | None = None
+        #: what ``sniff`` said of ``head`` (or the error it raised), once asked: the route and
+        #: the commit both need it, and a plugin's hook is called once per upload
+        self.sniffed: tuple[Detected | None, AssetServiceError | None] | None = None
         #: the placed blob was completed / handed to the versioning actor, which then owns it
         self.completed = False
         self.handed_over = False
@@ -413,7 +416,7 @@ class UploadActor:
         bucket, key = TEMP_BUCKET, session.temp_key
         if self._spooled and spec.target_asset_id is None and spec.asset_id is None:
             try:
-                detected = self._inspector.sniff(bytes(session.head), spec.filename)
+                detected = self._sniff(session)
             except AssetServiceError:
                 detected = None
             asset_type = self._inspector.asset_types().get(detected.type) if detected else None
@@ -547,13 +550,28 @@ class UploadActor:
             ),
         )
 
+    def _sniff(self, session: _Session) -> Detected | None:
+        """``sniff`` of the upload's first bytes, asked once (``head`` is complete by then)."""
+        if session.sniffed is None:
+            try:
+                session.sniffed = (
+                    self._inspector.sniff(bytes(session.head), session.spec.filename),
+                    None,
+                )
+            except AssetServiceError as error:
+                session.sniffed = (None, error)
+        detected, error = session.sniffed
+        if error is not None:
+            raise error
+        return detected
+
     async def _stage(self, session: _Session, declared_type: str | None) -> StagedContent:
         """Decide from the bytes what this is, validate it and describe it."""
         spec = session.spec
         size = session.progress.received_bytes
         if size == 0:
             raise InvalidInput("the file is empty")
-        detected = self._inspector.sniff(bytes(session.head), spec.filename)
+        detected = self._sniff(session)
         if detected is None:
             raise UnsupportedContent("the file's content is of no type this service stores")
         if declared_type is not None and declared_type != detected.type:

@@ -380,6 +380,23 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    """Open, switch to WAL and migrate; tried again for ``BUSY_TIMEOUT_MS`` while the file is
+    locked. Processes opening one new file at once (workers at start) can meet SQLITE_BUSY
+    where SQLite does not call the busy handler (the switch of a new file to WAL), and fail
+    within milliseconds instead of waiting."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return _connect_once(path)
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)  # a worker thread's, not the event loop's
+
+
+def _connect_once(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None: autocommit; multi-statement writes say BEGIN themselves.
     conn = sqlite3.connect(
