@@ -24,6 +24,7 @@ from .context import Services
 from .cors import install_cors
 from .header_limit import HeaderLimit
 from .host_header import HostHeaderGuard
+from .lean_download import LEAN_KEY, LeanDownloads
 from .metrics import ROUTE_KEY, UNMATCHED, HttpMetrics, MetricsMiddleware
 from .openapi import OPENAPI_KEY, openapi_document
 from .problems import register_error_handlers
@@ -63,9 +64,17 @@ def token_policy(settings: Settings) -> TokenPolicy:
     return policy_from_settings(settings)
 
 
-def create_app(engine: AssetEngine, settings: Settings, *, clock: Clock = time.time) -> QuartTrio:
+def create_app(
+    engine: AssetEngine,
+    settings: Settings,
+    *,
+    clock: Clock = time.time,
+    lean_downloads: bool = True,
+) -> QuartTrio:
     """The app over a running ``engine``. ``clock``: what signed links are signed and checked
-    against (tests pass their own, to step across link windows)."""
+    against (tests pass their own, to step across link windows). ``lean_downloads``: answer
+    the common downloads before Quart (``lean_download``); off, every one goes through the
+    Quart route (the tests compare the two)."""
     tokens = token_policy(settings)
     if not settings.url_signing_secret:
         raise ConfigError("ASSET_JWT_SECRET or ASSET_URL_SIGNING_KEY must be set (download links)")
@@ -89,14 +98,20 @@ def create_app(engine: AssetEngine, settings: Settings, *, clock: Clock = time.t
     )
     counters = HttpMetrics()
     counters.watch(engine)
-    app.extensions["asset_service"] = Services(engine, tokens, settings, links, counters)
+    services = Services(engine, tokens, settings, links, counters)
+    app.extensions["asset_service"] = services
+    cors = install_cors(app, settings.cors_origins)
+    if lean_downloads and not settings.accel_redirect_prefix:  # (hand-overs stay with Quart)
+        # Innermost, so that the header limit, the Host guard and the metrics apply to it.
+        lean = LeanDownloads(app.asgi_app, services, cors)
+        app.extensions[LEAN_KEY] = lean
+        app.asgi_app = lean  # type: ignore[method-assign]
     # (inside the metrics: a refused request is counted, as ``unmatched``)
     app.asgi_app = HeaderLimit(app.asgi_app)  # type: ignore[method-assign]
     app.asgi_app = HostHeaderGuard(app.asgi_app)  # type: ignore[method-assign]
     app.asgi_app = MetricsMiddleware(app.asgi_app, counters)  # type: ignore[method-assign]
     app.before_request(_note_route)
     register_error_handlers(app)
-    install_cors(app, settings.cors_origins)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     app.register_blueprint(console.blueprint)  # the web console: pages, not API operations

@@ -30,6 +30,7 @@ from asset_service.engine import fields as field_rules
 from asset_service.engine.errors import InvalidInput
 from asset_service.engine.model import Principal, Role
 
+from .plain_request import HeaderLookup
 from .problems import unauthorized
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
@@ -310,13 +311,19 @@ def _verify(policy: TokenPolicy, token: str) -> tuple[Principal, int]:
 def authenticate(request: Request, policy: TokenPolicy) -> Principal | None:
     """The caller, or ``None`` when no ``Authorization`` header was sent. A ``service``
     principal acts for the customer named in ``X-Customer-Id``."""
-    header = request.headers.get("Authorization")
+    return authenticate_headers(request.headers, policy)
+
+
+def authenticate_headers(headers: HeaderLookup, policy: TokenPolicy) -> Principal | None:
+    """``authenticate`` on a request's headers (any mapping with a case-insensitive ``get``:
+    Quart's, or the lean download path's)."""
+    header = headers.get("Authorization")
     if header is None:
         return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("expected 'Authorization: Bearer <token>'")
-    return principal_of(policy, token.strip(), request.headers.get("X-Customer-Id"))
+    return principal_of(policy, token.strip(), headers.get("X-Customer-Id"))
 
 
 def principal_of(policy: TokenPolicy, token: str, on_behalf_of: str | None) -> Principal:

@@ -12,6 +12,7 @@ from quart import request
 from asset_service.engine.errors import PreconditionFailed
 
 from .params import parse_decimal
+from .plain_request import HeaderLookup
 
 
 def etag_matches(header: str, etag: str) -> bool:
@@ -20,11 +21,11 @@ def etag_matches(header: str, etag: str) -> bool:
     return "*" in candidates or etag in weak_free
 
 
-def not_modified(etag: str, last_modified: Any) -> bool:
-    if_none_match = request.headers.get("If-None-Match")
+def not_modified(etag: str, last_modified: Any, headers: HeaderLookup) -> bool:
+    if_none_match = headers.get("If-None-Match")
     if if_none_match is not None:
         return etag_matches(if_none_match, etag)
-    if_modified_since = request.headers.get("If-Modified-Since")
+    if_modified_since = headers.get("If-Modified-Since")
     if if_modified_since:
         try:
             return last_modified <= parsedate_to_datetime(if_modified_since)
@@ -33,9 +34,9 @@ def not_modified(etag: str, last_modified: Any) -> bool:
     return False
 
 
-def range_applies(etag: str, last_modified: Any) -> bool:
+def range_applies(etag: str, last_modified: Any, headers: HeaderLookup) -> bool:
     """``If-Range``: serve the range only if the representation is still the one named."""
-    if_range = request.headers.get("If-Range")
+    if_range = headers.get("If-Range")
     if if_range is None:
         return True
     if_range = if_range.strip()

@@ -42,26 +42,47 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 PREFLIGHT_MAX_AGE = 86400
 
 
-def install_cors(app: QuartTrio, origins: tuple[str, ...]) -> None:
+def install_cors(app: QuartTrio, origins: tuple[str, ...]) -> OriginPolicy | None:
+    """The CORS hook on every Quart answer; the policy (``None``: CORS off), which the lean
+    download path applies to its own answers with the same ``cors_headers``."""
     if not origins:
-        return
+        return None
     policy = OriginPolicy(origins)
-    any_origin = policy.any_origin
 
     @app.after_request
-    async def cors_headers(response: Response) -> Response:
-        origin = request.headers.get("Origin")
-        if origin is None or not policy.allows(origin):
-            return response
-        headers = response.headers
-        if any_origin:
-            headers["Access-Control-Allow-Origin"] = "*"
-        else:
-            headers["Access-Control-Allow-Origin"] = origin
-            response.vary.add("Origin")
-        headers["Access-Control-Expose-Headers"] = ", ".join(EXPOSED)
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            headers["Access-Control-Allow-Methods"] = ", ".join(METHODS)
-            headers["Access-Control-Allow-Headers"] = ", ".join(ALLOWED_HEADERS)
-            headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
+    async def add_cors_headers(response: Response) -> Response:
+        added = cors_headers(
+            policy,
+            request.headers.get("Origin"),
+            request.method,
+            preflight="Access-Control-Request-Method" in request.headers,
+        )
+        for name, value in added.items():
+            if name == "Vary":
+                response.vary.add(value)  # merged with any Vary the view set
+            else:
+                response.headers[name] = value
         return response
+
+    return policy
+
+
+def cors_headers(
+    policy: OriginPolicy, origin: str | None, method: str, *, preflight: bool
+) -> dict[str, str]:
+    """The CORS headers of an answer to a request from ``origin`` (none for a request without
+    one or from an origin not allowed), in the order they are added."""
+    if origin is None or not policy.allows(origin):
+        return {}
+    headers: dict[str, str] = {}
+    if policy.any_origin:
+        headers["Access-Control-Allow-Origin"] = "*"
+    else:
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Vary"] = "Origin"
+    headers["Access-Control-Expose-Headers"] = ", ".join(EXPOSED)
+    if method == "OPTIONS" and preflight:
+        headers["Access-Control-Allow-Methods"] = ", ".join(METHODS)
+        headers["Access-Control-Allow-Headers"] = ", ".join(ALLOWED_HEADERS)
+        headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE)
+    return headers

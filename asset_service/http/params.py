@@ -20,7 +20,11 @@ def asset_id_from_path(value: str) -> str:
 
 
 def flag(name: str) -> bool:
-    raw = request.args.get(name)
+    return flag_value(name, request.args.get(name))
+
+
+def flag_value(name: str, raw: str | None) -> bool:
+    """``flag`` on a value already read (the lean download path reads its own query)."""
     if raw is None:
         return False
     if raw.lower() in ("1", "true", "yes", "on"):
@@ -42,7 +46,11 @@ def parse_decimal(raw: str | None) -> int | None:
 
 
 def positive_int(name: str) -> int | None:
-    raw = request.args.get(name)
+    return positive_int_value(name, request.args.get(name))
+
+
+def positive_int_value(name: str, raw: str | None) -> int | None:
+    """``positive_int`` on a value already read."""
     if raw is None:
         return None
     value = parse_decimal(raw)
