@@ -52,13 +52,12 @@ from typing import Any
 from .client import Connection, HttpError, run_load
 from .procs import MiB, Sampler, status_kib
 from .servers import (
-    ACCEL_PREFIX,
     ROOT,
+    AccelFront,
     FastAPIReference,
     Nginx,
     OurServer,
     Server,
-    accel_locations,
     ensure_nginx,
     new_secret,
     static_server_block,
@@ -273,24 +272,15 @@ def start_servers(ctx: Context, stack: contextlib.ExitStack) -> None:
         stack.callback(reference.stop)
         ctx.servers[FASTAPI] = reference.start()
     if nginx_binary:
-        accel = OurServer(
-            data,
-            ctx.work / "ours-accel.log",
-            secret=secret,
-            label="ours-accel",
-            extra_env={"ASSET_ACCEL_REDIRECT_PREFIX": ACCEL_PREFIX},
+        accel = AccelFront(
+            nginx_binary,
+            OurServer(data, ctx.work / "ours-accel.log", secret=secret, label="ours-accel"),
+            ctx.work / "front",
+            label="front nginx",
         )
         stack.callback(accel.stop)
-        accel.start()
-        port = int(accel.base_url.rsplit(":", 1)[1])
-        http, server = accel_locations(port, (data / "blobs").resolve())
-        front = Nginx(
-            nginx_binary, ctx.work / "front", label="front nginx", server_block=server,
-            http_block=http,
-        )  # fmt: skip
-        stack.callback(front.stop)
-        ctx.servers[ACCEL] = front.start()
-        ctx.servers["ours-accel (app)"] = accel
+        ctx.servers[ACCEL] = accel.start()
+        ctx.servers["ours-accel (app)"] = accel.app
     ctx.log("servers: " + ", ".join(f"{k} {s.base_url}" for k, s in ctx.servers.items()))
 
 

@@ -344,6 +344,50 @@ class Nginx(Server):
         super().stop()
 
 
+class AccelFront(Server):
+    """The production shape of a download: the service with ``ASSET_ACCEL_REDIRECT_PREFIX``
+    behind a front nginx (``accel_locations``) that proxies to it and sends the file the
+    service's ``X-Accel-Redirect`` names, from the filesystem store's root, with sendfile.
+    ``base_url`` and ``pid`` are nginx's (where clients go); ``app`` is the service."""
+
+    def __init__(
+        self,
+        binary: str,
+        app: OurServer,
+        work: Path,
+        *,
+        label: str = "ours via nginx (X-Accel)",
+        workers: str = "auto",
+        prefix: str = ACCEL_PREFIX,
+    ) -> None:
+        self.label = label
+        self.prefix = prefix
+        # The prefix nginx serves and the one the service answers with are one setting.
+        app.extra_env = {**app.extra_env, "ASSET_ACCEL_REDIRECT_PREFIX": prefix}
+        self.app = app
+        self.front = Nginx(binary, work, label=f"{label}: nginx", server_block="", workers=workers)
+
+    def start(self, timeout: float = 60.0) -> AccelFront:
+        self.app.start(timeout)
+        try:
+            port = int(self.app.base_url.rsplit(":", 1)[1])
+            blob_root = (self.app.data_dir / "blobs").resolve()  # the service's default store
+            http, server = accel_locations(port, blob_root, self.prefix)
+            self.front.http_block, self.front.server_block = http, server
+            self.front.start(timeout)
+        except BaseException:
+            self.app.stop()
+            raise
+        self.base_url, self.process = self.front.base_url, self.front.process
+        return self
+
+    def stop(self) -> None:
+        try:
+            self.front.stop()
+        finally:
+            self.app.stop()
+
+
 def static_server_block(files: Path) -> str:
     return f"""\
         location = /nginx-health {{ return 200 "ok"; }}

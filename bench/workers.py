@@ -7,7 +7,8 @@ client shares the machine with the one measured), each over the same file:
   the service with ``ASSET_WORKERS`` 1 and 2; the floor of this stack, a bare ASGI app on
   Hypercorn's Trio worker serving the same ranges with ``pread`` (``bench/bare_ranges.py``) with
   1 and 2 workers; nginx with ``worker_processes`` 1 and 2 (sendfile); FastAPI on uvicorn with 2
-  workers;
+  workers; and the production shape of a download, the service x2 with
+  ``ASSET_ACCEL_REDIRECT_PREFIX`` behind an nginx x2 that sends the file (``ACCEL``);
 - with 2 workers everywhere: the whole file downloaded on one connection, and uploaded as
   multipart/form-data to the service and to FastAPI's ``UploadFile``.
 
@@ -39,6 +40,7 @@ from .client import Connection, random_range, run_load
 from .procs import free_port
 from .run import machine, upload, write_random_wav
 from .servers import (
+    AccelFront,
     FastAPIReference,
     Nginx,
     OurServer,
@@ -56,6 +58,11 @@ BLOCK_START = "<!-- bench:workers:start (written by `make bench`; edit outside t
 BLOCK_END = "<!-- bench:workers:end -->"
 MiB = 1024 * 1024
 FILE_NAME = "asset.wav"
+#: the service x2 answering downloads with X-Accel-Redirect behind nginx x2 (BENCHMARKS.md,
+#: "Handing downloads to nginx"): the same token and URL as "ours x2", through nginx
+ACCEL = "ours x2 + nginx (X-Accel-Redirect)"
+#: the servers whose whole-file download is measured (2 workers everywhere)
+DOWNLOADED = ("ours x2", "fastapi x2", "nginx x2", ACCEL)
 
 
 class BareRanges(Server):
@@ -122,6 +129,19 @@ def download(server: Server, path: str, headers: dict[str, str], size: int) -> f
     if response.status != 200 or response.length != size:
         raise RuntimeError(f"download from {server.label}: {response.status}, {response.length}")
     return size / MiB / seconds
+
+
+def handed_to_nginx(server: AccelFront, path: str, headers: dict[str, str]) -> None:
+    """The service behind the front nginx answers the download with X-Accel-Redirect and no
+    body: else its row would measure Python's copy through a proxy, not nginx's sendfile."""
+    with Connection(server.app.base_url, timeout=60) as connection:
+        response = connection.request("GET", path, headers)
+    redirect = response.header("x-accel-redirect") or ""
+    if response.status != 200 or response.length != 0 or not redirect.startswith(server.prefix):
+        raise RuntimeError(
+            f"{server.label}: the service answered {response.status}, "
+            f"{response.length} bytes, X-Accel-Redirect {redirect!r}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,6 +219,26 @@ def main(argv: list[str] | None = None) -> int:
                         {},
                     )
                 )
+            contenders.append(
+                (
+                    ACCEL,
+                    lambda: AccelFront(
+                        nginx_binary,
+                        OurServer(
+                            data,
+                            work / "ours-accel.log",
+                            secret=secret,
+                            label="ours x2 (X-Accel)",
+                            extra_env={"ASSET_WORKERS": "2", "ASSET_PREVIEWS": "off"},
+                        ),
+                        work / "accel-nginx",
+                        label=ACCEL,
+                        workers="2",
+                    ),
+                    ours_path,
+                    auth,
+                )
+            )
         range_rates: dict[str, list[float]] = {name: [] for name, *_ in contenders}
         downloads: dict[str, list[float]] = {}
         uploads: dict[str, list[float]] = {}
@@ -209,13 +249,15 @@ def main(argv: list[str] | None = None) -> int:
                 running.callback(server.stop)
                 server.start()  # type: ignore[attr-defined]
                 servers[name] = server
+            if ACCEL in servers:
+                handed_to_nginx(servers[ACCEL], ours_path, auth)  # type: ignore[arg-type]
             # Run by run, every server in turn (the others idle): a change in the machine's
             # load falls on all of them alike, not on whichever was measured then.
             for run in range(runs):
                 for name, _make, path, headers in contenders:
                     server = servers[name]
                     range_rates[name].append(ranges(server, path, headers, size, seconds))
-                    if name.endswith("x2") and not name.startswith("bare"):
+                    if name in DOWNLOADED:
                         downloads.setdefault(name, []).append(download(server, path, headers, size))
                     if name in ("ours x2", "fastapi x2"):
                         target = "/api/assets/upload" if name == "ours x2" else "/upload"
@@ -231,13 +273,17 @@ def main(argv: list[str] | None = None) -> int:
     results["ranges_req_s"] = rates
     results["download_mib_s"] = {k: round(median(v), 1) for k, v in downloads.items()}
     results["upload_mib_s"] = {k: round(median(v), 1) for k, v in uploads.items()}
+    mib_s = results["download_mib_s"]
     targets = [
         ("2 workers / 1 worker (ranges)", "ours x2", "ours x1", rates, 1.7),
         ("per worker: x1 / bare Hypercorn-Trio x1 (ranges)", "ours x1", "bare x1", rates, 0.9),
         ("per worker: x2 / bare Hypercorn-Trio x2 (ranges)", "ours x2", "bare x2", rates, 0.9),
         ("x2 ranges / FastAPI x2", "ours x2", "fastapi x2", rates, 1.5),
         ("x2 ranges / nginx x2", "ours x2", "nginx x2", rates, 0.25),
-        ("x2 download / nginx x2", "ours x2", "nginx x2", results["download_mib_s"], 1.0),
+        # The same two targets in the production shape: the service authorises, nginx sends.
+        ("x2 ranges via nginx accel / nginx x2", ACCEL, "nginx x2", rates, 0.25),
+        ("x2 download / nginx x2", "ours x2", "nginx x2", mib_s, 1.0),
+        ("x2 download via nginx accel / nginx x2", ACCEL, "nginx x2", mib_s, 1.0),
         ("x2 upload / FastAPI x2", "ours x2", "fastapi x2", results["upload_mib_s"], 2.0),
         # What this machine lets a second process add, with the client on the same cores:
         # the service's scaling is read against these.

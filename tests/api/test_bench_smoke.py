@@ -1,6 +1,7 @@
 """A few requests through the benchmark suite's own helpers (``bench/``), so that `make test`
-notices when they break: the raw-socket load client against the real app, and the bulk seeding
-of a catalog through the SQLite adapter's internals. Fast; the benchmarks themselves are
+notices when they break: the raw-socket load client against the real app, the bulk seeding
+of a catalog through the SQLite adapter's internals, and the service behind nginx with
+X-Accel-Redirect as bench.workers starts it. Fast; the benchmarks themselves are
 `make bench`."""
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import trio
 from asset_service.engine.adapters.sqlite import SqliteCatalog
 from bench import catalog as bench_catalog
 from bench.client import Connection, run_load
+from bench.run import upload, write_random_wav
+from bench.servers import AccelFront, OurServer, find_nginx, new_secret
+from bench.workers import handed_to_nginx
 
 pytestmark = pytest.mark.file_store_only
 
@@ -78,3 +82,34 @@ async def test_bulk_seeding_reads_back_through_the_port(tmp_path: Path):
             assert seconds >= 0 and count <= search.query.limit
     finally:
         await catalog.close()
+
+
+def test_the_accel_front_sends_what_the_service_authorised(tmp_path: Path):
+    """bench.workers' "ours x2 + nginx (X-Accel-Redirect)": the real service behind a real
+    nginx configured as in BENCHMARKS.md; the file comes from nginx, the refusal from the
+    service."""
+    binary = find_nginx()
+    if binary is None:
+        pytest.skip("nginx is not installed (make nginx)")
+    source = tmp_path / "a.wav"
+    sha256 = write_random_wav(source, 3 * 65536 + 17)
+    size = source.stat().st_size
+    app = OurServer(
+        tmp_path / "data",
+        tmp_path / "ours.log",
+        secret=new_secret(),
+        extra_env={"ASSET_WORKERS": "1", "ASSET_PREVIEWS": "off"},
+    )
+    with AccelFront(binary, app, tmp_path / "nginx", workers="1").start() as front:
+        auth = {"Authorization": f"Bearer {app.token(role='admin')}"}
+        stored = upload(front, "/api/assets/upload", auth, source, 60)  # proxied through
+        path = f"/api/assets/{stored['asset_id']}/download"
+        handed_to_nginx(front, path, auth)
+        digest = hashlib.sha256()
+        with Connection(front.base_url, timeout=30) as connection:
+            whole = connection.request("GET", path, auth, digest=digest)
+            ranged = connection.request("GET", path, {**auth, "Range": "bytes=10-19"})
+            refused = connection.request("GET", path, {})
+    assert (whole.status, whole.length, digest.hexdigest()) == (200, size, sha256)
+    assert (ranged.status, ranged.length) == (206, 10)
+    assert refused.status == 401
