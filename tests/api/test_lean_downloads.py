@@ -5,9 +5,12 @@ and checking which requests the lean path took and which it handed to Quart."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -31,8 +34,11 @@ ORIGIN = "http://localhost:5173"
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    # CORS on: the lean path must add what the Quart hook adds
-    return with_settings(settings, cors_origins=("http://localhost:*",))
+    # CORS on: the lean path must add what the Quart hook adds; a file far larger than the
+    # socket buffers for a client that leaves
+    return with_settings(
+        settings, cors_origins=("http://localhost:*",), max_upload_bytes=64 * 1024 * 1024
+    )
 
 
 async def _serve(nursery: trio.Nursery, app) -> str:
@@ -197,3 +203,58 @@ def test_the_lean_path_reads_only_queries_it_reads_as_werkzeug_does(raw, read):
     if raw.startswith(b"version"):
         read = {"version": "2", "expires": "9", "epoch": "0", "signature": "ab12"}
     assert plain_query(raw) == read
+
+
+def _open_blob_descriptors() -> int:
+    """Descriptors of this process open on a blob file (the server runs in this process)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if "/blobs/" in os.readlink(f"/proc/self/fd/{fd}"):
+                count += 1
+    return count
+
+
+async def _leave_after_the_head(base_url: str, path: str, headers: dict[str, str]) -> bytes:
+    """GET ``path``, read the first bytes of the answer, and hang up."""
+    parts = urlsplit(base_url)
+    stream = await trio.open_tcp_stream(parts.hostname, parts.port)
+    lines = [f"GET {path} HTTP/1.1", f"Host: {parts.netloc}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    async with stream:
+        await stream.send_all(("\r\n".join(lines) + "\r\n\r\n").encode())
+        return await stream.receive_some(4096)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+@pytest.mark.parametrize("watched", [True, False], ids=["watched-body", "small-body"])
+async def test_a_client_that_leaves_mid_download_stops_the_read(
+    engine: AssetEngine, settings: Settings, nursery: trio.Nursery, auth, create_asset, watched
+):
+    """Above ``UNWATCHED_BODY`` a task watches for the client to leave and stops reading the
+    blob (far fewer bytes counted than the file holds); below it the answer is sent to a
+    closed stream, which Hypercorn drops until it cancels the request. Either way the request
+    ends and the blob's descriptor is closed."""
+    app = create_app(engine, settings)
+    lean: LeanDownloads = app.extensions[LEAN_KEY]
+    url = await _serve(nursery, app)
+    size = 48 * 1024 * 1024 if watched else 1024 * 1024
+    content = b"0123456 abcdefghijklmnopqrstuvw\n" * (size // 32)
+    asset = await create_asset(content, "long.txt")
+    path = f"/api/assets/{asset['asset_id']}/download"
+    before = _open_blob_descriptors()
+    head = await _leave_after_the_head(url, path, auth())
+    assert head.startswith(b"HTTP/1.1 200 "), head[:100]
+    assert lean.served == 1
+    with trio.fail_after(10):
+        while _open_blob_descriptors() > before:  # noqa: ASYNC110 - polls the server's state
+            await trio.sleep(0.02)
+    async with httpx.AsyncClient(base_url=url) as client:
+        counted = _download_series((await client.get("/metrics")).text)
+    sent = next(float(line.split()[-1]) for line in counted if line.startswith("asset_download"))
+    if watched:
+        assert sent < size / 2  # stopped long before the end (socket buffers hold a few MiB)
+    else:
+        # handed whole to Hypercorn, or cut short when Hypercorn cancelled the request on
+        # seeing the connection close
+        assert 0 < sent <= size
