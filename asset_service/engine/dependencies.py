@@ -42,6 +42,9 @@ class EngineConfig:
     upload_session_ttl: float = 86400.0
     #: resumable (tus) uploads a customer may have open at once (partial uploads count)
     max_open_uploads: int = 100
+    #: seconds between two passes that take over tus commits whose instance died while no
+    #: client comes back to the upload (``TusCommits.take_over_abandoned``)
+    commit_takeover_interval: float = 30.0
     #: heavy inspections (``Detected.heavy``: image decoding, video probes) run at once; each
     #: may hold an image's decoded pixels (4 bytes x the image plugin's ``max_pixels``)
     heavy_inspections: int = 2
