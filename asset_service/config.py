@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .engine.dependencies import MAX_COMMIT_TAKEOVER_INTERVAL
 from .engine.engine import EngineConfig
 from .engine.previews import PreviewSettings
 
@@ -78,6 +79,9 @@ class Settings:
     heavy_inspections: int = 2
     #: resumable (tus) uploads one customer may have open at once (partial uploads count)
     max_open_uploads: int = 100
+    #: seconds between two passes that take over tus commits whose instance died and whose
+    #: client does not come back (1 to ``MAX_COMMIT_TAKEOVER_INTERVAL``)
+    commit_takeover_interval: float = 30.0
     #: origins browsers may call the API from (CORS): comma-separated, or ``*`` for any
     cors_origins: tuple[str, ...] = ()
     #: seconds in-flight requests get to finish after SIGTERM/SIGINT
@@ -128,6 +132,7 @@ class Settings:
             ),
             heavy_inspections=self.heavy_inspections,
             max_open_uploads=self.max_open_uploads,
+            commit_takeover_interval=self.commit_takeover_interval,
             event_poll_interval=self.event_poll_interval,
             event_retention=self.event_retention,
             event_retention_count=self.event_retention_count,
@@ -235,6 +240,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("ASSET_PREVIEW_CONCURRENCY must be at least 1")
     if settings.preview_timeout <= 0:
         raise ConfigError("ASSET_PREVIEW_TIMEOUT must be positive")
+    if not 1 <= settings.commit_takeover_interval <= MAX_COMMIT_TAKEOVER_INTERVAL:
+        raise ConfigError(
+            "ASSET_COMMIT_TAKEOVER_INTERVAL must be from 1 to "
+            f"{MAX_COMMIT_TAKEOVER_INTERVAL:g} seconds, not {settings.commit_takeover_interval:g}"
+        )
     if not 0 < settings.event_poll_interval <= 10:
         raise ConfigError("ASSET_EVENT_POLL_INTERVAL must be above 0 and at most 10 seconds")
     if settings.event_retention < 600:

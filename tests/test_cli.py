@@ -315,6 +315,18 @@ def test_range_checks():
         load_settings({"ASSET_CLEANUP_INTERVAL": "0"})
 
 
+@pytest.mark.parametrize("value", ["0", "0.5", "3601", "-1", "soon"])
+def test_the_commit_takeover_interval_is_bounded(value: str):
+    with pytest.raises(ConfigError, match="ASSET_COMMIT_TAKEOVER_INTERVAL"):
+        load_settings({"ASSET_COMMIT_TAKEOVER_INTERVAL": value})
+
+
+def test_the_commit_takeover_interval_reaches_the_engine():
+    assert load_settings({}).engine_config().commit_takeover_interval == 30.0
+    settings = load_settings({"ASSET_COMMIT_TAKEOVER_INTERVAL": "3600"})
+    assert settings.engine_config().commit_takeover_interval == 3600.0
+
+
 def test_known_settings_name_every_variable():
     names = known_settings()
     assert names[0] == "ASSET_CONFIG"

@@ -221,6 +221,14 @@ class UploadSessions(Protocol):
         """Sessions whose ``expires_at`` is at or before ``cutoff``, soonest first, across all
         customers (for the cleanup actor)."""
 
+    @abc.abstractmethod
+    async def committing_uploads(
+        self, started_before: datetime, limit: int = 50
+    ) -> list[UploadSession]:
+        """Sessions in state ``committing`` whose commit took them (``committing_since``) at
+        or before ``started_before`` — or that carry no such time — oldest first, across all
+        customers: commits whose instance may have died, for the takeover pass."""
+
 
 class Catalog(AssetRecords, AssetSearch, Folders, Leases, UploadSessions, Protocol):
     """Every catalog protocol, and the adapter's lifecycle: what the composition root builds

@@ -27,6 +27,9 @@ from .spool import SPOOL_THREADS, default_spool_dir
 
 #: the most events the log may be asked to keep whatever their age
 MAX_EVENT_RETENTION_COUNT = 100_000
+#: the longest wait between two takeover passes of tus commits: an abandoned commit waits at
+#: most this (plus the commit lease's 10 s), far inside a session's lifetime
+MAX_COMMIT_TAKEOVER_INTERVAL = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,9 @@ class EngineConfig:
     upload_session_ttl: float = 86400.0
     #: resumable (tus) uploads a customer may have open at once (partial uploads count)
     max_open_uploads: int = 100
+    #: seconds between two passes that take over tus commits whose instance died while no
+    #: client comes back to the upload (``TusCommits.take_over_abandoned``; 1 to 3600)
+    commit_takeover_interval: float = 30.0
     #: heavy inspections (``Detected.heavy``: image decoding, video probes) run at once; each
     #: may hold an image's decoded pixels (4 bytes x the image plugin's ``max_pixels``)
     heavy_inspections: int = 2
@@ -61,6 +67,11 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if self.heavy_inspections < 1:
             raise ValueError("heavy_inspections must be at least 1")
+        if not 1 <= self.commit_takeover_interval <= MAX_COMMIT_TAKEOVER_INTERVAL:
+            raise ValueError(
+                "commit_takeover_interval must be from 1 to "
+                f"{MAX_COMMIT_TAKEOVER_INTERVAL:g} seconds"
+            )
         if not 0 < self.event_poll_interval <= 10:
             raise ValueError("event_poll_interval must be above 0 and at most 10 seconds")
         if self.event_retention < 600:

@@ -339,6 +339,9 @@ class UploadSession:
     #: the id the asset gets, fixed before the commit starts: a commit taken over after its
     #: instance died makes (or finds) this asset, never a second one
     commit_asset_id: str | None = None
+    #: when the commit running now took the upload (state ``committing``): the record's last
+    #: write while it commits, so an old one is a commit whose instance may have died
+    committing_since: datetime | None = None
     revision: int = 1
     #: tus concatenation: ``partial`` (bytes for a final upload, never an asset by itself),
     #: ``final`` (the partials' bytes, in order, committed as one asset), or ``None``
@@ -377,6 +380,7 @@ class UploadSession:
             "created_at": format_time(self.created_at),
             "expires_at": format_time(self.expires_at),
             "commit_asset_id": self.commit_asset_id,
+            "committing_since": format_time(self.committing_since),
             "revision": self.revision,
             "concat": self.concat,
             "partials": list(self.partials),
@@ -403,6 +407,7 @@ class UploadSession:
             created_at=parse_time(doc["created_at"]) or utc_now(),
             expires_at=parse_time(doc["expires_at"]) or utc_now(),
             commit_asset_id=doc.get("commit_asset_id"),
+            committing_since=parse_time(doc.get("committing_since")),
             revision=int(doc.get("revision") or 1),
             concat=doc.get("concat"),
             partials=[str(upload_id) for upload_id in doc.get("partials") or []],

@@ -14,8 +14,9 @@ from there.
 
 When the offset reaches the length, the upload is committed (``engine.tus_commit``: under a
 short kept-alive lease, with the asset id fixed in the record beforehand, so that a commit whose
-instance died is taken over by the next ``HEAD`` or ``PATCH`` on any instance and never makes a
-second asset). How parts are named and stored is ``engine.tus_storage``.
+instance died is taken over by the next ``HEAD`` or ``PATCH`` on any instance — or, if none
+comes, by any instance's periodic takeover pass — and never makes a second asset). How parts are
+named and stored is ``engine.tus_storage``.
 
 tus concatenation (``engine.tus_concatenation``): a partial upload is a session that is never
 committed by itself; a final upload claims complete partials and replays their parts, in order,

@@ -4,9 +4,12 @@ A commit runs under the lease ``tus-commit:{upload_id}`` (``engine.leases.kept_l
 renewed every 3 s while it runs). Before it starts, the asset id is fixed in the session record
 (``commit_asset_id``, set with state ``committing`` by compare-and-set). When the instance
 running a commit dies, its lease lapses within seconds; the next ``HEAD`` or ``PATCH`` of the
-upload, on any instance, takes the lease and runs the commit again from the stored parts. That
-commit creates the asset under the same id — or, when the dead one had got as far as creating it,
-finds it (same id, same content) and answers with it: one upload never makes two assets.
+upload, on any instance, takes the lease and runs the commit again from the stored parts — and if
+no client comes back, every instance's takeover pass (every ``commit_takeover_interval`` s) finds
+the sessions committing since longer than the lease lasts (``committing_since``) and tries the
+same. That commit creates the asset under the same id — or, when the dead one had got as far as
+creating it, finds it (same id, same content) and answers with it: one upload never makes two
+assets.
 
 The commit replays the parts, in order, into an ordinary session of the upload actor: the same
 pipeline as a multipart upload — sha256 and size counted as the bytes pass, the type sniffed from
@@ -55,6 +58,8 @@ logger = logging.getLogger(__name__)
 COMMIT_LEASE_TTL = 10.0
 #: leaves room for two slow renewals before the lease runs out
 COMMIT_LEASE_RENEW = 3.0
+#: sessions one takeover pass looks at, at most (the next pass finds the rest)
+TAKEOVER_BATCH = 50
 #: errors that mean the content itself was refused: the upload fails for good
 REFUSALS = (InvalidInput, UnsupportedContent, UnprocessableContent, PayloadTooLarge, Forbidden)
 #: test only: where a commit may be told to stop for good (see the module docstring)
@@ -100,6 +105,7 @@ class TusCommits:
         self._catalog = deps.catalog
         self._in_flight = deps.in_flight
         self._instance = deps.instance_id
+        self.takeover_interval = deps.config.commit_takeover_interval
         self.ttl = ttl
         self.max_bytes = max_bytes
         self._progress = progress
@@ -122,12 +128,37 @@ class TusCommits:
         async with uploads, trio.open_nursery() as nursery:
             self._nursery = nursery
             self._uploads = uploads
-            task_status.started()
             try:
+                await nursery.start(self._takeover_passes)
+                task_status.started()
                 await trio.sleep_forever()
             finally:
                 self._nursery = None
                 self._uploads = None
+
+    async def _takeover_passes(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Every ``takeover_interval`` s, a takeover pass, until the engine stops: a failed
+        pass (a catalog down) is logged, and the next one tries again."""
+        task_status.started()
+        while True:
+            await trio.sleep(self.takeover_interval)
+            try:
+                await self.take_over_abandoned()
+            except Exception:
+                logger.exception("the takeover pass of abandoned tus commits failed")
+
+    async def take_over_abandoned(self) -> int:
+        """One takeover pass: the sessions committing since longer than a commit's lease lasts
+        (their commit's instance may have died, and the client may never come back) are taken
+        over here, in the background — each only if its lease lapsed (``take_over_soon``).
+        Returns how many were looked at."""
+        started_before = utc_now() - timedelta(seconds=COMMIT_LEASE_TTL)
+        sessions = await self._catalog.committing_uploads(started_before, TAKEOVER_BATCH)
+        for session in sessions:
+            self.take_over_soon(session)
+        return len(sessions)
 
     def _holder(self) -> str:
         """Each attempt holds the lease under a name of its own: a second request for the same
@@ -238,6 +269,8 @@ class TusCommits:
             state=UploadState.COMMITTING,
             # Fixed once, before any asset can exist: every attempt makes this one.
             commit_asset_id=current.commit_asset_id or new_asset_id(),
+            # The takeover pass leaves it alone until a lease's time has passed since then.
+            committing_since=utc_now(),
             # The cleanup leaves the session alone while commits may still come.
             expires_at=max(current.expires_at, utc_now() + timedelta(seconds=self.ttl)),
             revision=current.revision + 1,

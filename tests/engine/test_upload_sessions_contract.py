@@ -1,6 +1,7 @@
 """The ``UploadSessions`` contract, run against every catalog adapter (``conftest.CATALOGS``):
 what lets any instance continue a tus upload (docs/architecture.md) — a record that
-round-trips, compare-and-set on its revision, and the expiry query of the cleanup."""
+round-trips, compare-and-set on its revision, the expiry query of the cleanup, and the query of
+the takeover pass for commits whose instance died."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ async def test_a_session_round_trips(catalog: UploadSessions):
         parts=[UploadPart(100, "aa"), UploadPart(200, "bb")],
         error={"kind": "UnsupportedContent", "reason": "no"},
         commit_asset_id="6f1c0b52-2d8e-4b8a-9d7e-0e3c4b5a6d7f",
+        committing_since=utc_now() - timedelta(seconds=5),
         state=UploadState.COMMITTING,
     )
     await catalog.insert_upload(original)
@@ -115,6 +117,37 @@ async def test_expired_uploads_soonest_first_across_customers(catalog: UploadSes
     extended = replace(old, expires_at=now + timedelta(hours=1), revision=2)
     assert await catalog.replace_upload(extended, expected_revision=1)
     assert old.upload_id not in {s.upload_id for s in await catalog.expired_uploads(now)}
+
+
+async def test_committing_uploads_oldest_commit_first_across_customers(catalog: UploadSessions):
+    now = utc_now()
+    committing = UploadState.COMMITTING
+    old = session(state=committing, committing_since=now - timedelta(seconds=30))
+    older = session(
+        customer_id="globex", state=committing, committing_since=now - timedelta(minutes=5)
+    )
+    just = session(state=committing, committing_since=now)
+    fresh = session(state=committing, committing_since=now + timedelta(seconds=1))
+    # written before the field existed: may be anyone's, so it is listed (first)
+    unknown = session(state=committing)
+    receiving = session(committing_since=now - timedelta(hours=1))
+    committed = session(state=UploadState.COMMITTED, committing_since=now - timedelta(hours=1))
+    for made in (old, fresh, receiving, just, committed, older, unknown):
+        await catalog.insert_upload(made)
+    listed = await catalog.committing_uploads(now)
+    assert [s.upload_id for s in listed] == [
+        unknown.upload_id,
+        older.upload_id,
+        old.upload_id,
+        just.upload_id,
+    ]
+    assert listed[1] == older
+    limited = await catalog.committing_uploads(now, limit=2)
+    assert [s.upload_id for s in limited] == [unknown.upload_id, older.upload_id]
+    # its commit finished: no longer listed
+    done = replace(old, state=UploadState.COMMITTED, revision=2)
+    assert await catalog.replace_upload(done, expected_revision=1)
+    assert old.upload_id not in {s.upload_id for s in await catalog.committing_uploads(now)}
 
 
 async def test_open_sessions_are_counted_per_customer(catalog: UploadSessions):

@@ -114,6 +114,7 @@ ASSET_INDEXES = [
 ]
 UPLOAD_INDEXES = [
     IndexModel([("expires_at", ASCENDING), ("upload_id", ASCENDING)], name="upload_expiry"),
+    IndexModel([("state", ASCENDING), ("committing_since", ASCENDING)], name="upload_committing"),
 ]
 FOLDER_INDEXES = [
     IndexModel(
@@ -483,6 +484,27 @@ class MongoCatalog(MongoEventLog, MongoPreviewStates, Catalog):
             return list(
                 db.uploads.find({"expires_at": {"$lte": format_time(cutoff)}})
                 .sort([("expires_at", ASCENDING), ("upload_id", ASCENDING)])
+                .limit(limit)
+            )
+
+        return [_upload(found) for found in await self._call(find)]
+
+    async def committing_uploads(
+        self, started_before: datetime, limit: int = 50
+    ) -> list[UploadSession]:
+        selector = {
+            "state": "committing",
+            # ``None`` also matches a record written before the field existed
+            "$or": [
+                {"committing_since": {"$lte": format_time(started_before)}},
+                {"committing_since": None},
+            ],
+        }
+
+        def find(db: Any) -> list[dict[str, Any]]:
+            return list(
+                db.uploads.find(selector)
+                .sort([("committing_since", ASCENDING), ("upload_id", ASCENDING)])
                 .limit(limit)
             )
 

@@ -718,6 +718,23 @@ class SqliteCatalog(SqliteEventLog, SqlitePreviewStates, Catalog):
         )
         return [_upload(row[0]) for row in rows]
 
+    async def committing_uploads(
+        self, started_before: datetime, limit: int = 50
+    ) -> list[UploadSession]:
+        # Few sessions commit at a time, and a pass runs every half minute: a scan of the
+        # sessions (as ``count_open_uploads`` does) needs no index of its own.
+        rows = await self._call(
+            lambda conn: conn.execute(
+                "SELECT document FROM uploads"
+                " WHERE json_extract(document, '$.state') = 'committing'"
+                " AND coalesce(json_extract(document, '$.committing_since'), '') <= ?"
+                " ORDER BY coalesce(json_extract(document, '$.committing_since'), ''), upload_id"
+                " LIMIT ?",
+                (format_time(started_before), limit),
+            ).fetchall()
+        )
+        return [_upload(row[0]) for row in rows]
+
 
 def _upload_row(session: UploadSession) -> tuple[Any, ...]:
     doc = session.to_document()
