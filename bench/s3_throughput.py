@@ -16,7 +16,7 @@ round so that a change of the shared machine's load falls on both alike:
 The ratios are the rounds' medians, service / SDK. Then the RSS run: a ``--rss-size-mib`` file
 up and down through the service, its VmRSS sampled every 50 ms.
 
-    python bench/s3_throughput.py                  # 200 MiB x 3 rounds, then 2 GiB for RSS
+    python bench/s3_throughput.py                  # 200 MiB x 5 rounds, then 2 GiB for RSS
     python bench/s3_throughput.py --quick          # 16 MiB, one round, no RSS run
     python bench/s3_throughput.py --s3-url 's3://KEY:SECRET@127.0.0.1:9000?secure=false'
 
@@ -232,7 +232,7 @@ def ratio(service: list[float], sdk: list[float]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=200, help="file size (default 200)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
     parser.add_argument(
         "--rss-size-mib", type=int, default=2048, help="the RSS run's file (default 2048; 0: none)"
     )
