@@ -153,6 +153,7 @@ class FilesystemBlobWriter(BlobWriter):
 class FilesystemBlobStore(BlobStore):
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._root_text = str(self.root)
         self._partials = self.root / PARTIAL_DIR
 
     @property
@@ -163,6 +164,13 @@ class FilesystemBlobStore(BlobStore):
         _check_bucket(bucket)
         _check_key(key)
         return self.root / bucket / key
+
+    def _read_path(self, bucket: str, key: str) -> str:
+        """``_path`` as a string, for reads, which every range request makes: the ``Path`` joins
+        cost ~3 µs a time on the event loop, the string ~0.03 µs."""
+        _check_bucket(bucket)
+        _check_key(key)
+        return f"{self._root_text}/{bucket}/{key}"
 
     def _partial_path(self, bucket: str, key: str) -> Path:
         return self._partials / bucket / f"{_key_hash(key)}.{secrets.token_hex(8)}"
@@ -212,7 +220,7 @@ class FilesystemBlobStore(BlobStore):
     async def read(
         self, bucket: str, key: str, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
-        path = self._path(bucket, key)
+        path = self._read_path(bucket, key)
         if offset < 0 or (length is not None and length < 0):
             raise ValueError("offset and length must not be negative")
         end = None if length is None else offset + length
@@ -220,9 +228,14 @@ class FilesystemBlobStore(BlobStore):
         def size_at(position: int, chunk_size: int) -> int:
             return chunk_size if end is None else min(chunk_size, end - position)
 
-        # One thread hop opens the blob and reads the first chunk (a 1 MiB range is one hop).
+        # One thread hop opens the blob and reads the first chunk (a 1 MiB range is one hop);
+        # when that chunk is all there is to read, the same hop closes the blob.
         first = size_at(offset, CHUNK_SIZE)
-        fd, chunk = await _run(_open_and_read, path, bucket, key, first, offset)
+        fd, chunk = await _run(_open_and_read, path, bucket, key, first, offset, end)
+        if fd is None:
+            if chunk:
+                yield chunk
+            return
         reader = _ReadAhead(fd)
         try:
             position, wanted = offset, first
@@ -386,13 +399,22 @@ def _sweep(directory: Path, cutoff: float, spared: set[str]) -> int:
     return removed
 
 
-def _open_and_read(path: Path, bucket: str, key: str, size: int, offset: int) -> tuple[int, bytes]:
-    fd = _open_blob(path, bucket, key)
+def _open_and_read(
+    path: str | Path, bucket: str, key: str, size: int, offset: int, end: int | None
+) -> tuple[int | None, bytes]:
+    """The open blob and its first chunk — or ``None`` and the chunk, the blob closed already,
+    when the chunk reaches ``end`` or the end of the file."""
+    fd, blob_size = _open_blob_sized(path, bucket, key)
     try:
-        return fd, os.pread(fd, size, offset) if size > 0 else b""
+        chunk = os.pread(fd, size, offset) if size > 0 else b""
     except BaseException:
         os.close(fd)
         raise
+    reached = offset + len(chunk)
+    if len(chunk) < size or reached >= blob_size or (end is not None and reached >= end):
+        os.close(fd)
+        return None, chunk
+    return fd, chunk
 
 
 class _ReadAhead:
@@ -456,12 +478,17 @@ class _ReadAhead:
         os.close(self._fd)
 
 
-def _open_blob(path: Path, bucket: str, key: str) -> int:
+def _open_blob(path: str | Path, bucket: str, key: str) -> int:
+    return _open_blob_sized(path, bucket, key)[0]
+
+
+def _open_blob_sized(path: str | Path, bucket: str, key: str) -> tuple[int, int]:
     try:
         fd = os.open(path, os.O_RDONLY)
     except (FileNotFoundError, NotADirectoryError):
         raise KeyError(f"{bucket}/{key}") from None
-    if not _is_blob(os.fstat(fd)):
+    st = os.fstat(fd)
+    if not _is_blob(st):
         os.close(fd)
         raise KeyError(f"{bucket}/{key}")
-    return fd
+    return fd, st.st_size
