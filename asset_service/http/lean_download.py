@@ -49,8 +49,8 @@ LEAN_KEY = "asset_service.lean_downloads"
 #: what Quart's ``Response("")`` of a 304 says it is
 _EMPTY_TYPE = "text/html; charset=utf-8"
 #: a body up to this size is sent without a task watching for the client to leave: at worst a
-#: client that left costs this much read for nothing (Hypercorn drops sends to a closed
-#: stream), while the watcher costs a task per request — a third of a 1 MiB range's overhead
+#: client that left costs this much read for nothing (Hypercorn drops what is sent to a closed
+#: connection), while the watcher costs a task per request
 UNWATCHED_BODY = 4 * 1024 * 1024
 
 

@@ -4,15 +4,15 @@ system. Run in a fresh interpreter each: the settings are process-wide."""
 
 from __future__ import annotations
 
-import ctypes.util
 import json
+import platform
 import subprocess
 import sys
 
 import pytest
 
 pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or ctypes.util.find_library("c") is None,
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
     reason="glibc's malloc settings",
 )
 
@@ -50,5 +50,6 @@ def test_chunks_are_reused_and_large_blocks_are_given_back():
     # A 1 MiB chunk is 256 pages: faulting them in every time is what the trim threshold
     # (fixed at 128 KiB by glibc once the mmap threshold is set) used to cost.
     assert faults["chunk"] < 8, faults
-    # A block of 8 MiB is mapped and unmapped each time: all of its 2048 pages fault.
-    assert faults["large"] > 1000, faults
+    # A block of 8 MiB is mapped and unmapped each time, so its pages fault every time: 2048
+    # of them, or a few with transparent huge pages — but never none, as a reused block.
+    assert faults["large"] >= 2, faults
