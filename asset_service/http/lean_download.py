@@ -14,6 +14,7 @@ downloads"."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -165,16 +166,21 @@ class LeanDownloads:
         }
         body = None if head or isinstance(answer, NotModified) else answer
         if body is None or body.length <= UNWATCHED_BODY:
-            await self._send_all(start, found, body, send)
+            await self._send(start, found, body, send)
         else:
             await self._send_watching(start, found, body, receive, send)
 
-    async def _send_all(
-        self, start: ASGISendEvent, found: Found, body: Content | None, send: ASGISendCallable
+    async def _send(
+        self,
+        start: ASGISendEvent,
+        found: Found,
+        body: Content | None,
+        send: ASGISendCallable,
+        before_last: Callable[[], None] = lambda: None,
     ) -> None:
-        """Send a small answer (``UNWATCHED_BODY``) whole."""
+        """Send the answer whole; ``before_last`` is called just before its last message."""
         await send(start)
-        sent = 0
+        sent, ended = 0, False
         if body is not None and body.length:
             metrics = self.services.metrics
             chunks = stream_content(self.services.engine, found, body.offset, body.length, metrics)
@@ -182,16 +188,24 @@ class LeanDownloads:
             async with aclosing(chunks):
                 async for chunk in chunks:
                     sent += len(chunk)
-                    more = sent < body.length
-                    await send({"type": "http.response.body", "body": chunk, "more_body": more})
-        if body is None or not body.length or sent < body.length:
+                    ended = sent >= body.length
+                    if ended:
+                        before_last()
+                    message: ASGISendEvent = {
+                        "type": "http.response.body",
+                        "body": chunk,
+                        "more_body": not ended,
+                    }
+                    await send(message)
+        if not ended:  # no body, an empty one, or a blob that ended early
+            before_last()
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _send_watching(
         self,
         start: ASGISendEvent,
         found: Found,
-        body: Content | None,
+        body: Content,
         receive: ASGIReceiveCallable,
         send: ASGISendCallable,
     ) -> None:
@@ -199,6 +213,10 @@ class LeanDownloads:
         reports ``http.disconnect`` from inside the last ``send`` too, and that one must not
         cancel it."""
         complete = False
+
+        def completing() -> None:
+            nonlocal complete
+            complete = True
 
         async def watch(cancel_scope: trio.CancelScope) -> None:
             while (await receive())["type"] != "http.disconnect":
@@ -208,20 +226,5 @@ class LeanDownloads:
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(watch, nursery.cancel_scope)
-            await send(start)
-            sent = 0
-            if body is not None and body.length:
-                metrics = self.services.metrics
-                chunks = stream_content(
-                    self.services.engine, found, body.offset, body.length, metrics
-                )
-                async with aclosing(chunks):
-                    async for chunk in chunks:
-                        sent += len(chunk)
-                        more = sent < body.length
-                        complete = not more
-                        await send({"type": "http.response.body", "body": chunk, "more_body": more})
-            if not complete:
-                complete = True
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await self._send(start, found, body, send, before_last=completing)
             nursery.cancel_scope.cancel()
