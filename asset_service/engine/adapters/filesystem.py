@@ -153,7 +153,7 @@ class FilesystemBlobWriter(BlobWriter):
 class FilesystemBlobStore(BlobStore):
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._root_text = str(self.root)
+        self._root_prefix = str(self.root).rstrip("/") + "/"  # "/" for a root of "/"
         self._partials = self.root / PARTIAL_DIR
 
     @property
@@ -161,16 +161,14 @@ class FilesystemBlobStore(BlobStore):
         return self.root
 
     def _path(self, bucket: str, key: str) -> Path:
-        _check_bucket(bucket)
-        _check_key(key)
-        return self.root / bucket / key
+        return Path(self._path_text(bucket, key))
 
-    def _read_path(self, bucket: str, key: str) -> str:
-        """``_path`` as a string, for reads, which every range request makes: the ``Path`` joins
-        cost ~3 µs a time on the event loop, the string ~0.03 µs."""
+    def _path_text(self, bucket: str, key: str) -> str:
+        """The blob's path, checked, as a string: reads, which every range request makes, use
+        it as it is (``Path`` joins cost ~3 µs a time on the event loop, a string ~0.03 µs)."""
         _check_bucket(bucket)
         _check_key(key)
-        return f"{self._root_text}/{bucket}/{key}"
+        return f"{self._root_prefix}{bucket}/{key}"
 
     def _partial_path(self, bucket: str, key: str) -> Path:
         return self._partials / bucket / f"{_key_hash(key)}.{secrets.token_hex(8)}"
@@ -220,7 +218,7 @@ class FilesystemBlobStore(BlobStore):
     async def read(
         self, bucket: str, key: str, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
-        path = self._read_path(bucket, key)
+        path = self._path_text(bucket, key)
         if offset < 0 or (length is not None and length < 0):
             raise ValueError("offset and length must not be negative")
         end = None if length is None else offset + length
@@ -487,7 +485,11 @@ def _open_blob_sized(path: str | Path, bucket: str, key: str) -> tuple[int, int]
         fd = os.open(path, os.O_RDONLY)
     except (FileNotFoundError, NotADirectoryError):
         raise KeyError(f"{bucket}/{key}") from None
-    st = os.fstat(fd)
+    try:
+        st = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
     if not _is_blob(st):
         os.close(fd)
         raise KeyError(f"{bucket}/{key}")
